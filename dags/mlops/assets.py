@@ -1,0 +1,26 @@
+"""Every Asset the project's DAGs produce or consume, declared once.
+
+Producers list these in ``outlets`` and attach facts (date, rows, URI, model version) as event
+metadata; consumers schedule on them. Names are stable: ``<zone>.<dataset>`` and ``model.<name>``.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+from pipelines.spec import ModelSpec
+
+
+def raw_asset(spec: ModelSpec) -> Asset:
+    """Raw partitions delivered for a model's source dataset."""
+    return Asset(name=f"raw.{spec.source.dataset}", uri=f"mlops://lake/raw/{spec.source.dataset}")
+
+
+def features_asset(spec: ModelSpec) -> Asset:
+    """Features partitions built for one model."""
+    return Asset(name=f"features.{spec.name}", uri=f"mlops://lake/features/{spec.name}")
+
+
+def model_asset(spec: ModelSpec) -> Asset:
+    """New registered versions of one model in MLflow."""
+    return Asset(name=f"model.{spec.name}", uri=f"mlops://registry/{spec.name}")

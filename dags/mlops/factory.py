@@ -1,0 +1,92 @@
+"""The DAG factory: model specs in, Airflow DAGs out.
+
+``dags_from_specs()`` builds every valid spec's DAGs and logs the invalid ones;
+``raise_for_bad_specs()`` (called by ``dags/check_model_specs.py``) turns the invalid ones
+into a DAG import error in the UI, so one broken spec never hides the others' DAGs.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from airflow.sdk import DAG, CronDataIntervalTimetable
+
+from mlops import settings
+from mlops.tasks import DATE_PARAM, date_param, features_task, ingest_task, train_task
+from pipelines.errors import SpecError
+from pipelines.spec import ModelSpec, load_specs
+
+log = logging.getLogger(__name__)
+
+
+def default_args(spec: ModelSpec) -> dict[str, object]:
+    """Owner and retry policy every task of a model's DAGs shares."""
+    return {
+        "owner": spec.owner,
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+    }
+
+
+def _at(day: date, moment: time, tz: str) -> datetime:
+    return datetime.combine(day, moment, tzinfo=ZoneInfo(tz))
+
+
+def training_dag(spec: ModelSpec) -> DAG:
+    """``<model>__training``: ingest -> features -> train, nightly on the spec's cron.
+
+    Each run covers one day (its data interval): the run with logical date D processes the
+    partition of D after D is over, so backfills replay dates exactly.
+    """
+    schedules = spec.schedules
+    tz = schedules.timezone
+    end = _at(schedules.end_date, time.max, tz) if schedules.end_date else None
+    with DAG(
+        dag_id=f"{spec.name}__training",
+        description=spec.description or f"Nightly training of {spec.name}",
+        doc_md=_doc(spec),
+        schedule=CronDataIntervalTimetable(schedules.training, timezone=tz),
+        start_date=_at(schedules.start_date, time.min, tz),
+        end_date=end,
+        catchup=False,  # history is replayed on purpose, with `airflow backfill create`
+        max_active_runs=1,  # day D trains on the features of the days before it
+        default_args=default_args(spec),
+        tags=["mlops", f"model:{spec.name}", "training", *spec.tags],
+        params={DATE_PARAM: date_param()},
+    ) as dag:
+        train_task(spec)(features_task(spec)(ingest_task(spec)()))
+    return dag
+
+
+def _doc(spec: ModelSpec) -> str:
+    features = ", ".join(spec.feature_names)
+    return (
+        f"### {spec.name}\n{spec.description}\n\n"
+        f"- owner: `{spec.owner}`; source: `{spec.source.kind}` / `{spec.source.dataset}`\n"
+        f"- label: `{spec.label.name}` ({spec.label.task}), known "
+        f"{spec.label.arrival_delay_days} day(s) later\n- features: {features}\n"
+        f"- spec: `include/models/{spec.name}.yaml`"
+    )
+
+
+def dags_from_specs() -> dict[str, DAG]:
+    """Every DAG of every valid spec, by dag_id (bad specs are logged and left out)."""
+    good, bad = load_specs(settings.models_dir())
+    for path, error in bad.items():
+        log.error("skipping invalid model spec %s: %s", path, error)
+    dags = {}
+    for spec in good.values():
+        dag = training_dag(spec)
+        dags[dag.dag_id] = dag
+    return dags
+
+
+def raise_for_bad_specs() -> None:
+    """Raise one SpecError listing every invalid spec file and field."""
+    _, bad = load_specs(settings.models_dir())
+    if bad:
+        raise SpecError("\n".join(str(error) for error in bad.values()))

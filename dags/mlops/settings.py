@@ -1,0 +1,72 @@
+"""Where things live, resolved in the Airflow layer and passed down to pipelines/ as values.
+
+- Model specs: ``$MLOPS_MODELS_DIR`` or ``include/models`` beside ``dags/``.
+- Lake root: Airflow Variable ``mlops_lake_uri`` (env ``AIRFLOW_VAR_MLOPS_LAKE_URI``), a local
+  folder by default or ``s3://bucket/prefix``; S3 credentials and endpoint come from the
+  Airflow connection ``aws_default`` (Amazon provider).
+- MLflow: Variable ``mlops_mlflow_tracking_uri``, else ``$MLFLOW_TRACKING_URI``; artifacts of new
+  experiments under Variable ``mlops_mlflow_artifact_root`` when the store has no default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipelines.storage import Lake
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STATE_DIR = PROJECT_ROOT / ".state"
+AWS_CONN_ID = "aws_default"
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("MLOPS_MODELS_DIR", PROJECT_ROOT / "include" / "models"))
+
+
+def _variable(key: str, default: str | None) -> str | None:
+    from airflow.sdk import Variable
+
+    return Variable.get(key, default=default)
+
+
+def lake_uri() -> str:
+    return _variable("mlops_lake_uri", str(STATE_DIR / "lake")) or str(STATE_DIR / "lake")
+
+
+def tracking_uri() -> str:
+    fallback = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{STATE_DIR / 'mlflow.db'}")
+    return _variable("mlops_mlflow_tracking_uri", fallback) or fallback
+
+
+def artifact_root() -> str | None:
+    return _variable("mlops_mlflow_artifact_root", None)
+
+
+def s3_storage_options(conn_id: str = AWS_CONN_ID) -> dict[str, Any]:
+    """fsspec/s3fs options from an Airflow AWS connection (keys, token, endpoint, region)."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    hook = AwsBaseHook(aws_conn_id=conn_id, client_type="s3")
+    credentials = hook.get_credentials()
+    client_kwargs = {
+        "endpoint_url": hook.conn_config.get_service_endpoint_url("s3"),
+        "region_name": hook.conn_config.region_name,
+    }
+    return {
+        "key": credentials.access_key,
+        "secret": credentials.secret_key,
+        "token": credentials.token,
+        "client_kwargs": {k: v for k, v in client_kwargs.items() if v},
+    }
+
+
+def open_lake(uri: str | None = None) -> Lake:
+    """The lake for this deployment, with S3 credentials when the root is ``s3://``."""
+    from pipelines.storage import Lake
+
+    root = uri or lake_uri()
+    options = s3_storage_options() if root.startswith("s3://") else {}
+    return Lake(root, options)

@@ -1,0 +1,149 @@
+"""Task builders: one TaskFlow task per pipelines step, shared by generated and hand-written DAGs.
+
+Each task body is one call into ``pipelines`` (imported inside the task), returns small JSON
+for XCom, and maps the step's errors onto Airflow's meaning:
+missing input or too little data -> skipped with the reason; corrupt input, bad spec or
+failed training -> failed without retry; anything else (e.g. object store down) -> retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+from airflow.sdk import Param, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from mlops import settings
+from mlops.assets import features_asset, model_asset, raw_asset
+from pipelines.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+DATE_PARAM = "partition_date"
+
+
+def date_param() -> Param:
+    """Trigger-form field: process a specific date instead of the run's data interval."""
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        title="Partition date",
+        description=(
+            "Date of the data partition to process (YYYY-MM-DD). Leave empty to use the "
+            "start of the run's data interval (the nightly schedule does this)."
+        ),
+    )
+
+
+def partition_day(context: dict[str, Any], spec: ModelSpec) -> date:
+    """The partition a run processes: the Param if set, else its data interval start."""
+    chosen = (context.get("params") or {}).get(DATE_PARAM)
+    if chosen:
+        return date.fromisoformat(str(chosen))
+    start = context.get("data_interval_start") or context.get("logical_date")
+    if start is None:
+        raise AirflowFailException(
+            f"{spec.name}: this run has no data interval; trigger it with a {DATE_PARAM} Param"
+        )
+    return start.in_timezone(spec.schedules.timezone).date()
+
+
+@contextmanager
+def step_errors(spec: ModelSpec, step: str, day: date) -> Iterator[None]:
+    """Translate pipelines errors into skip / fail-fast / retry."""
+    from pipelines import errors
+
+    where = f"{spec.name} {step} {day}"
+    try:
+        yield
+    except (errors.PartitionMissingError, errors.NotEnoughDataError) as exc:
+        log.warning("%s skipped: %s", where, exc)
+        raise AirflowSkipException(f"{where}: {exc}") from exc
+    except (errors.CorruptPartitionError, errors.SpecError, errors.TrainingError) as exc:
+        raise AirflowFailException(f"{where}: {exc}") from exc
+
+
+def _emit(context: dict[str, Any], asset: Any, extra: dict[str, Any]) -> None:
+    """Attach facts to the Asset event this task emits."""
+    context["outlet_events"][asset].extra = extra
+
+
+def ingest_task(spec: ModelSpec) -> Any:
+    """Land night D's deliveries in ``raw/``; skip with the reason when D has no data."""
+    asset = raw_asset(spec)
+
+    @task(task_id="ingest", outlets=[asset])
+    def ingest(**context: Any) -> dict[str, Any]:
+        from pipelines.ingest import ingest as run_ingest
+
+        day = partition_day(context, spec)
+        with step_errors(spec, "ingest", day):
+            result = run_ingest(settings.open_lake(), spec, day)
+        log.info("ingested %s rows for %s on %s", result.rows, spec.name, day)
+        payload = result.to_dict()
+        _emit(context, asset, {"date": payload["date"], "rows": payload["rows"]})
+        return payload
+
+    return ingest
+
+
+def features_task(spec: ModelSpec) -> Any:
+    """Build the spec's features partition for the ingested date."""
+    asset = features_asset(spec)
+
+    @task(task_id="features", outlets=[asset])
+    def features(ingested: dict[str, Any], **context: Any) -> dict[str, Any]:
+        from pipelines.features import build_features
+
+        day = date.fromisoformat(ingested["date"])
+        with step_errors(spec, "features", day):
+            result = build_features(settings.open_lake(), spec, day)
+        log.info(
+            "features %s: %s rows at %s", spec.name, result.partition.rows, result.partition.uri
+        )
+        payload = result.to_dict()
+        _emit(context, asset, {"date": payload["date"], "rows": payload["rows"]})
+        return payload
+
+    return features
+
+
+def train_task(spec: ModelSpec) -> Any:
+    """Train on the labelled window known on the date, log to MLflow, register a version."""
+    asset = model_asset(spec)
+
+    @task(task_id="train", outlets=[asset])
+    def train(built: dict[str, Any], **context: Any) -> dict[str, Any]:
+        from pipelines.train import RunContext
+        from pipelines.train import train as run_train
+
+        day = date.fromisoformat(built["date"])
+        ti = context["ti"]
+        run_context = RunContext(dag_id=ti.dag_id, run_id=ti.run_id, try_number=ti.try_number)
+        with step_errors(spec, "train", day):
+            result = run_train(
+                settings.open_lake(),
+                spec,
+                day,
+                settings.tracking_uri(),
+                run_context,
+                artifact_root=settings.artifact_root(),
+            )
+        log.info(
+            "%s version %s (%s=%.4f, reused=%s)",
+            spec.name,
+            result.version,
+            result.metric,
+            result.value,
+            result.reused,
+        )
+        payload = result.to_dict()
+        _emit(context, asset, {k: payload[k] for k in ("day", "version", "metric", "value")})
+        return payload
+
+    return train

@@ -1,0 +1,130 @@
+"""Training data: labelled features over a time window, and the model matrix built from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from pipelines.errors import NotEnoughDataError
+from pipelines.sources import labels_dataset
+from pipelines.spec import ModelSpec
+from pipelines.storage import Lake
+
+
+@dataclass(frozen=True)
+class InputPartition:
+    """One lake file a model was trained on, for lineage."""
+
+    uri: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class LabelledWindow:
+    """Features joined with their labels for the days of a training window."""
+
+    frame: pd.DataFrame
+    days: list[date]
+    inputs: list[InputPartition]
+
+
+def labelled_window(lake: Lake, spec: ModelSpec, day: date) -> LabelledWindow:
+    """Features and labels known on ``day``: days in ``(day - window, day]`` with both.
+
+    Labels of a date arrive ``arrival_delay_days`` later, so a backfill of a past date only
+    sees what had arrived by then: the join is limited to label partitions up to
+    ``day - arrival_delay_days``.
+    """
+    last_labelled = day - timedelta(days=spec.label.arrival_delay_days)
+    first = day - timedelta(days=spec.training.window_days - 1)
+    frames: list[pd.DataFrame] = []
+    days: list[date] = []
+    inputs: list[InputPartition] = []
+    label_columns = [spec.entity_key, spec.label.name]
+    for candidate in _dates(first, last_labelled):
+        feature_path = lake.partition_path("features", spec.name, candidate)
+        label_path = lake.partition_path("raw", labels_dataset(spec), candidate)
+        if not (lake.fs.exists(feature_path) and lake.fs.exists(label_path)):
+            continue
+        features = lake.read_table(feature_path).to_pandas()
+        labels = lake.read_table(label_path, label_columns).to_pandas()
+        frames.append(features.merge(labels, on=spec.entity_key, how="inner", validate="1:1"))
+        days.append(candidate)
+        inputs += [
+            InputPartition(lake.uri(path), lake.sha256(path)) for path in (feature_path, label_path)
+        ]
+    if not frames:
+        raise NotEnoughDataError(
+            f"model {spec.name!r} on {day}: no labelled features in {first}..{last_labelled} "
+            f"(labels arrive {spec.label.arrival_delay_days} day(s) after the events)"
+        )
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return LabelledWindow(frame=frame, days=days, inputs=inputs)
+
+
+def _dates(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def category_levels(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, list[str]]:
+    """Sorted levels of each categorical feature, fixed at training time for scoring."""
+    levels = {}
+    for column in spec.features_of_type("categorical"):
+        values = frame[column].astype("string").dropna().unique()
+        levels[column] = sorted(str(v) for v in values)
+    return levels
+
+
+def model_matrix(
+    frame: pd.DataFrame, spec: ModelSpec, levels: dict[str, list[str]]
+) -> pd.DataFrame:
+    """The spec's features as a numeric/categorical matrix; unseen categories become NaN."""
+    matrix = pd.DataFrame(index=frame.index)
+    for feature in spec.features:
+        column = frame[feature.name]
+        if feature.type == "categorical":
+            dtype = pd.CategoricalDtype(levels[feature.name])
+            matrix[feature.name] = column.astype("string").astype(dtype)
+        elif feature.type == "boolean":
+            matrix[feature.name] = column.astype("Float64").astype("float64")
+        else:
+            matrix[feature.name] = column.astype("float64")
+    return matrix
+
+
+def time_split(window: LabelledWindow, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train on older rows, validate on the newest ``validation_days`` of the window.
+
+    With a single labelled day, the last 20% of that day by timestamp validates.
+    """
+    frame = window.frame
+    if len(window.days) > spec.training.validation_days:
+        cutoff = window.days[-spec.training.validation_days]
+        event_day = pd.to_datetime(frame[spec.timestamp], utc=True).dt.date
+        is_valid = (event_day >= cutoff).to_numpy()
+    else:
+        times = pd.to_datetime(frame[spec.timestamp], utc=True)
+        is_valid = (times >= times.quantile(0.8)).to_numpy()
+    return frame.loc[~is_valid], frame.loc[is_valid]
+
+
+def check_trainable(train: pd.DataFrame, valid: pd.DataFrame, spec: ModelSpec) -> None:
+    """Refuse data no honest model can be trained on, with the reason."""
+    where = f"model {spec.name!r}"
+    if len(train) < spec.training.min_rows:
+        raise NotEnoughDataError(
+            f"{where}: {len(train)} labelled training rows, fewer than training.min_rows="
+            f"{spec.training.min_rows}; wait for more days or lower min_rows in the spec"
+        )
+    if valid.empty:
+        raise NotEnoughDataError(f"{where}: no validation rows in the window")
+    if spec.label.task == "binary":
+        classes = np.unique(train[spec.label.name].dropna())
+        if len(classes) < 2:
+            raise NotEnoughDataError(
+                f"{where}: training labels hold a single class {classes.tolist()}; "
+                "a classifier needs both"
+            )

