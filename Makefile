@@ -1,0 +1,40 @@
+# Two commands matter: `make demo` (run the workflows for real) and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PYTHON ?= python3
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install demo down test test-fast lint format clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "uv==$$(grep -E '^uv==' constraints.txt | cut -d= -f3)"
+	$(VENV)/bin/uv pip install --python $(PY) -r requirements.txt -r requirements-dev.txt -c constraints.txt -e .
+	rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)  ## create .venv and install the locked environment
+
+demo: install  ## start Airflow + MLflow, replay 14 days of 2013, print a summary
+	bash scripts/demo.sh
+
+down:  ## stop what `make demo` started
+	bash scripts/down.sh
+
+test: install  ## the whole test suite (what CI runs)
+	$(VENV)/bin/pytest
+
+test-fast: install  ## unit tests only
+	$(VENV)/bin/pytest -m unit
+
+lint: install  ## ruff (incl. Airflow AIR rules), format check, import contracts, mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean: down  ## remove local state (lake, MLflow store, Airflow home)
+	rm -rf .state

@@ -1,0 +1,126 @@
+"""One CLI for every step, so a Kubernetes pod, a shell and an Airflow task run the same code.
+
+    python -m pipelines init-model --name NAME --sample FILE --label COLUMN
+    python -m pipelines ingest|features|train --model NAME --date YYYY-MM-DD [--output FILE]
+
+Settings come from flags or the environment: ``MLOPS_MODELS_DIR``, ``MLOPS_LAKE_URI``,
+``MLFLOW_TRACKING_URI``, ``MLOPS_ARTIFACT_ROOT``; S3 credentials and ``AWS_ENDPOINT_URL`` are
+read by boto as usual. The result is one JSON object on stdout and, with ``--output``, in a
+file (``/airflow/xcom/return.json`` in a pod). Exit codes: 0 done, 99 skipped (no data for
+the date: the same code Airflow's operators treat as skip), 1 failed, 2 bad usage or spec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import (
+    NotEnoughDataError,
+    PartitionMissingError,
+    PipelineError,
+    SpecError,
+)
+
+EXIT_SKIPPED = 99
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init-model", help="draft include/models/NAME.yaml from a sample")
+    init.add_argument("--name", required=True)
+    init.add_argument("--sample", required=True, type=Path, help="a .parquet or .csv file")
+    init.add_argument("--label", required=True, help="the target column")
+    init.add_argument("--out", type=Path, default=None, help="folder (default: models dir)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing spec")
+
+    for step in ("ingest", "features", "train"):
+        sub = commands.add_parser(step, help=f"run the {step} step for one model and date")
+        sub.add_argument("--model", required=True)
+        sub.add_argument("--date", required=True, type=date.fromisoformat)
+        sub.add_argument("--models-dir", type=Path, default=None)
+        sub.add_argument("--lake", default=None, help="lake root URI (default $MLOPS_LAKE_URI)")
+        sub.add_argument("--output", type=Path, default=None, help="also write the JSON here")
+    return parser
+
+
+def _models_dir(args: argparse.Namespace) -> Path:
+    configured = getattr(args, "models_dir", None) or os.environ.get("MLOPS_MODELS_DIR")
+    return Path(configured) if configured else Path("include/models")
+
+
+def _run_step(args: argparse.Namespace) -> dict[str, Any]:
+    from pipelines.spec import load_spec
+    from pipelines.storage import Lake
+
+    spec = load_spec(_models_dir(args) / f"{args.model}.yaml")
+    lake_root = args.lake or os.environ.get("MLOPS_LAKE_URI")
+    if not lake_root:
+        raise SpecError("no lake: pass --lake or set MLOPS_LAKE_URI")
+    lake = Lake(lake_root)
+    if args.command == "ingest":
+        from pipelines.ingest import ingest
+
+        return ingest(lake, spec, args.date).to_dict()
+    if args.command == "features":
+        from pipelines.features import build_features
+
+        return build_features(lake, spec, args.date).to_dict()
+    from pipelines.train import RunContext, train
+
+    tracking = os.environ.get("MLFLOW_TRACKING_URI")
+    if not tracking:
+        raise SpecError("no MLflow: set MLFLOW_TRACKING_URI")
+    context = RunContext(
+        dag_id=os.environ.get("AIRFLOW_CTX_DAG_ID", ""),
+        run_id=os.environ.get("AIRFLOW_CTX_DAG_RUN_ID", ""),
+        try_number=int(os.environ.get("AIRFLOW_CTX_TRY_NUMBER", "0") or 0),
+    )
+    artifacts = os.environ.get("MLOPS_ARTIFACT_ROOT")
+    return train(lake, spec, args.date, tracking, context, artifact_root=artifacts).to_dict()
+
+
+def _init_model(args: argparse.Namespace) -> dict[str, Any]:
+    from pipelines.scaffold import init_model
+
+    path = init_model(args.name, args.sample, args.label, args.out or _models_dir(args), args.force)
+    return {"status": "written", "spec": str(path)}
+
+
+def _emit(payload: dict[str, Any], output: Path | None) -> None:
+    text = json.dumps(payload, default=str)
+    sys.stdout.write(text + "\n")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    action: Callable[[argparse.Namespace], dict[str, Any]] = (
+        _init_model if args.command == "init-model" else _run_step
+    )
+    output = getattr(args, "output", None)
+    try:
+        payload = {"status": "done", **action(args)}
+        code = 0
+    except (PartitionMissingError, NotEnoughDataError) as exc:
+        payload, code = {"status": "skipped", "reason": str(exc)}, EXIT_SKIPPED
+    except SpecError as exc:
+        payload, code = {"status": "failed", "reason": str(exc)}, EXIT_USAGE
+    except PipelineError as exc:
+        payload, code = {"status": "failed", "reason": str(exc)}, EXIT_FAILED
+    if code:
+        sys.stderr.write(f"{args.command}: {payload['reason']}\n")
+    _emit(payload, output)
+    return code
