@@ -154,7 +154,6 @@ class SchedulesSpec(_Strict):
     """When each of the model's DAGs runs (cron, in ``timezone``)."""
 
     start_date: date
-    end_date: date | None = None
     timezone: str = "UTC"
     training: str = "0 3 * * *"
     scoring: str | None = None
@@ -162,12 +161,6 @@ class SchedulesSpec(_Strict):
     promotion: str | None = None
 
     _crons = field_validator("training", "scoring", "monitoring", "promotion")(_check_cron)
-
-    @model_validator(mode="after")
-    def _end_after_start(self) -> SchedulesSpec:
-        if self.end_date is not None and self.end_date < self.start_date:
-            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
-        return self
 
 
 class ResourcesSpec(_Strict):

@@ -32,8 +32,8 @@ def default_args(spec: ModelSpec) -> dict[str, object]:
     }
 
 
-def _at(day: date, moment: time, tz: str) -> datetime:
-    return datetime.combine(day, moment, tzinfo=ZoneInfo(tz))
+def _midnight(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz))
 
 
 def training_dag(spec: ModelSpec) -> DAG:
@@ -44,14 +44,12 @@ def training_dag(spec: ModelSpec) -> DAG:
     """
     schedules = spec.schedules
     tz = schedules.timezone
-    end = _at(schedules.end_date, time.max, tz) if schedules.end_date else None
     with DAG(
         dag_id=f"{spec.name}__training",
         description=spec.description or f"Nightly training of {spec.name}",
         doc_md=_doc(spec),
         schedule=CronDataIntervalTimetable(schedules.training, timezone=tz),
-        start_date=_at(schedules.start_date, time.min, tz),
-        end_date=end,
+        start_date=_midnight(schedules.start_date, tz),
         catchup=False,  # history is replayed on purpose, with `airflow backfill create`
         max_active_runs=1,  # day D trains on the features of the days before it
         default_args=default_args(spec),

@@ -1,0 +1,116 @@
+"""DAG integrity: the real DagBag loads every file; DAG files stay light; layers stay apart."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import DAGS, MODELS, ROOT
+
+pytestmark = pytest.mark.integration
+HEAVY = ["great_expectations", "evidently", "mlflow", "lightgbm", "sklearn", "torch", "pandas"]
+
+
+def dagbag(models_dir: Path | None = None):
+    """A fresh DagBag over dags/ (optionally with another models folder)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    if models_dir is not None:
+        os.environ["MLOPS_MODELS_DIR"] = str(models_dir)
+    try:
+        return DagBag(dag_folder=str(DAGS))
+    finally:
+        os.environ.pop("MLOPS_MODELS_DIR", None)
+
+
+def test_every_dag_file_imports_and_every_model_has_a_training_dag(airflow_db):
+    bag = dagbag()
+    assert bag.import_errors == {}
+    assert {"flight_delay__training", "synthetic_demand__training"} <= set(bag.dag_ids)
+    assert "example_handwritten__flight_delay_on_demand" in bag.dag_ids
+
+
+def test_every_dag_has_owner_tags_retries_and_a_doc(airflow_db):
+    for dag_id, dag in dagbag().dags.items():
+        assert dag.tags, dag_id
+        assert dag.doc_md, dag_id
+        for task in dag.tasks:
+            assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id}"
+            assert task.retries >= 1, f"{dag_id}.{task.task_id}"
+
+
+def test_training_dag_shape_and_schedule(airflow_db):
+    dag = dagbag().dags["flight_delay__training"]
+    assert [t.task_id for t in dag.topological_sort()] == ["ingest", "features", "train"]
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+    assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("0 2 * * *", "America/New_York")
+    assert str(dag.start_date.date()) == "2013-01-01"
+    assert {a.name for a in dag.get_task("train").outlets} == {"model.flight_delay"}
+    assert "partition_date" in dag.params
+
+
+def test_bad_spec_is_an_import_error_and_other_dags_still_load(airflow_db, tmp_path):
+    for name in ("flight_delay", "synthetic_demand"):
+        (tmp_path / f"{name}.yaml").write_text((MODELS / f"{name}.yaml").read_text())
+    bad = yaml.safe_load((MODELS / "synthetic_demand.yaml").read_text())
+    bad["name"] = "broken_model"
+    bad["features"][1]["type"] = "text"
+    (tmp_path / "broken_model.yaml").write_text(yaml.safe_dump(bad))
+
+    bag = dagbag(tmp_path)
+    assert {"flight_delay__training", "synthetic_demand__training"} <= set(bag.dag_ids)
+    assert not any(d.startswith("broken_model") for d in bag.dag_ids)
+    errors = {Path(k).name: v for k, v in bag.import_errors.items()}
+    assert list(errors) == ["check_model_specs.py"]
+    assert f"{tmp_path / 'broken_model.yaml'}: features[1].type" in errors["check_model_specs.py"]
+
+
+def test_importing_dag_files_loads_no_heavy_library():
+    """Each task re-parses its DAG file: parsing must not pay for pandas, MLflow, ML libs."""
+    files = sorted(p.name for p in DAGS.glob("*.py"))
+    script = (
+        "import importlib, json, sys\n"
+        f"sys.path.insert(0, {str(DAGS)!r})\n"
+        f"for name in {[f[:-3] for f in files]!r}: importlib.import_module(name)\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def imported_modules(folder: Path) -> set[str]:
+    found = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def test_pipelines_never_imports_airflow_dags_or_plugins():
+    assert imported_modules(ROOT / "pipelines").isdisjoint({"airflow", "mlops", "plugins", "dags"})
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_import_check_can_fail(tmp_path):
+    (tmp_path / "leaky.py").write_text("from airflow.sdk import task\n")
+    assert "airflow" in imported_modules(tmp_path)
