@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from pipelines.dataset import model_matrix
 from pipelines.spec import ModelSpec
@@ -21,7 +21,7 @@ from pipelines.spec import ModelSpec
 CODE_PATH = Path(__file__).with_name("model_code.py")
 
 
-class TabularModel(mlflow.pyfunc.PythonModel):
+class TabularModel(PythonModel):
     """A LightGBM booster plus the spec and category levels needed to build its matrix."""
 
     def load_context(self, context: Any) -> None:

@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -100,7 +100,7 @@ def fit_lightgbm(
     """LightGBM with early stopping on the time-based validation split."""
     import lightgbm as lgb
 
-    categorical = spec.features_of_type("categorical") or "auto"
+    categorical: list[str] | Literal["auto"] = spec.features_of_type("categorical") or "auto"
     train_set = lgb.Dataset(x_train, label=y_train, categorical_feature=categorical)
     valid_set = lgb.Dataset(x_valid, label=y_valid, reference=train_set)
     return lgb.train(

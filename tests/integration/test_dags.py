@@ -51,7 +51,10 @@ def test_training_dag_shape_and_schedule(airflow_db):
     assert [t.task_id for t in dag.topological_sort()] == ["ingest", "features", "train"]
     assert dag.max_active_runs == 1
     assert dag.catchup is False
-    assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("0 2 * * *", "America/New_York")
+    assert (dag.timetable.expression, str(dag.timetable.timezone)) == (
+        "0 2 * * *",
+        "America/New_York",
+    )
     assert str(dag.start_date.date()) == "2013-01-01"
     assert {a.name for a in dag.get_task("train").outlets} == {"model.flight_delay"}
     assert "partition_date" in dag.params

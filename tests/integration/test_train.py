@@ -63,7 +63,9 @@ def test_train_logs_registers_and_predicts_from_raw_features(
     assert ((predictions > 0) & (predictions < 1)).all()
 
 
-def test_rerun_for_the_same_date_registers_no_duplicate(replayed_flights, flight_spec, tracking_uri):
+def test_rerun_for_the_same_date_registers_no_duplicate(
+    replayed_flights, flight_spec, tracking_uri
+):
     first = train(replayed_flights, flight_spec, DAYS[-1], tracking_uri)
     again = train(replayed_flights, flight_spec, DAYS[-1], tracking_uri)
     assert again.reused and again.version == first.version and again.run_id == first.run_id
@@ -87,7 +89,9 @@ def test_regression_model_trains_on_synthetic_data(lake, synthetic_spec, trackin
 
 def test_no_labels_yet_is_a_skip_and_registers_nothing(lake, flight_spec, tracking_uri):
     replay(lake, flight_spec, DAYS[:1])
-    with pytest.raises(NotEnoughDataError, match="no labelled features in 2012-12-05..2012-12-31"):
+    with pytest.raises(
+        NotEnoughDataError, match=r"no labelled features in 2012-12-05\.\.2012-12-31"
+    ):
         train(lake, flight_spec, DAYS[0], tracking_uri)
     assert MlflowClient(tracking_uri).search_registered_models() == []
 
@@ -97,7 +101,7 @@ def test_too_few_rows_names_the_spec_setting(lake, flight_spec, tracking_uri):
     strict = flight_spec.model_copy(
         update={"training": flight_spec.training.model_copy(update={"min_rows": 100_000})}
     )
-    with pytest.raises(NotEnoughDataError, match="fewer than training.min_rows=100000"):
+    with pytest.raises(NotEnoughDataError, match=r"fewer than training\.min_rows=100000"):
         train(lake, strict, DAYS[1], tracking_uri)
     assert MlflowClient(tracking_uri).search_registered_models() == []
 

@@ -39,7 +39,11 @@ def test_no_outcome_column_reaches_raw_or_features(lake, flight_spec):
     features = lake.read_partition("features", "flight_delay", JAN1)
     assert leaky.isdisjoint(raw.columns)
     assert leaky.isdisjoint(features.columns)
-    assert list(features.columns) == ["flight_id", "scheduled_departure", *flight_spec.feature_names]
+    assert list(features.columns) == [
+        "flight_id",
+        "scheduled_departure",
+        *flight_spec.feature_names,
+    ]
 
 
 def test_features_join_weather_and_planes(lake, flight_spec):

