@@ -1,0 +1,8 @@
+# Airflow image for the docker-compose stack: the official image plus the locked project deps
+# and the pipelines package. DAGs, plugins and include/ are mounted, not baked in.
+FROM apache/airflow:3.3.2-python3.11
+
+COPY --chown=airflow:root requirements.txt constraints.txt pyproject.toml /opt/mlops/
+COPY --chown=airflow:root pipelines /opt/mlops/pipelines
+RUN pip install --no-cache-dir -r /opt/mlops/requirements.txt -c /opt/mlops/constraints.txt \
+ && pip install --no-cache-dir --no-deps /opt/mlops
