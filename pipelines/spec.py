@@ -112,6 +112,7 @@ class TrainingSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     window_days: Annotated[int, Field(ge=1, le=3650)] = 28
     validation_days: Annotated[int, Field(ge=1, le=365)] = 1
+    holdout_days: Annotated[int, Field(ge=1, le=365)] = 1
     min_rows: Annotated[int, Field(ge=1)] = 100
     num_boost_round: Annotated[int, Field(ge=1, le=100_000)] = 200
     early_stopping_rounds: Annotated[int, Field(ge=1, le=10_000)] = 20
@@ -119,12 +120,24 @@ class TrainingSpec(_Strict):
 
 
 class GateSpec(_Strict):
-    """Metric a new model is judged on, and the thresholds it must meet."""
+    """How a new model is judged on the holdout, alone and against the champion.
+
+    Passes when the absolute thresholds hold, the holdout has at least ``min_holdout_rows``,
+    the improvement over the champion is at least ``min_improvement``, the paired bootstrap
+    interval of that improvement stays above ``-max_regression``, and no slice regresses by
+    more than ``slice_tolerance`` (see pipelines/gate.py).
+    """
 
     metric: Literal["roc_auc", "log_loss", "rmse", "mae"]
     min_value: float | None = None
     max_value: float | None = None
     min_improvement: float = 0.0
+    max_regression: Annotated[float, Field(ge=0)] = 0.01
+    confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    bootstrap_samples: Annotated[int, Field(ge=100, le=10_000)] = 500
+    min_holdout_rows: Annotated[int, Field(ge=1)] = 200
+    slice_tolerance: Annotated[float, Field(ge=0)] = 0.05
+    min_slice_rows: Annotated[int, Field(ge=1)] = 100
 
 
 class DriftSpec(_Strict):
