@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from pipelines.errors import NotEnoughDataError
+from pipelines.errors import NotEnoughDataError, TrainingError
 from pipelines.sources import labels_dataset
 from pipelines.spec import ModelSpec
 from pipelines.storage import Lake
@@ -29,6 +29,16 @@ class LabelledWindow:
     frame: pd.DataFrame
     days: list[date]
     inputs: list[InputPartition]
+    row_days: np.ndarray  # the partition date (as an ordinal) of every row of ``frame``
+
+
+@dataclass(frozen=True)
+class Split:
+    """Rows to fit on, to stop early on, and to judge the model on (newest last)."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    holdout: pd.DataFrame
 
 
 def labelled_window(lake: Lake, spec: ModelSpec, day: date) -> LabelledWindow:
@@ -51,7 +61,11 @@ def labelled_window(lake: Lake, spec: ModelSpec, day: date) -> LabelledWindow:
             continue
         features = lake.read_table(feature_path).to_pandas()
         labels = lake.read_table(label_path, label_columns).to_pandas()
-        frames.append(features.merge(labels, on=spec.entity_key, how="inner", validate="1:1"))
+        labels = labels[labels[spec.label.name].notna()]  # not labelled yet
+        joined = features.merge(labels, on=spec.entity_key, how="inner", validate="1:1")
+        if joined.empty:
+            continue
+        frames.append(joined)
         days.append(candidate)
         inputs += [
             InputPartition(lake.uri(path), lake.sha256(path)) for path in (feature_path, label_path)
@@ -62,7 +76,8 @@ def labelled_window(lake: Lake, spec: ModelSpec, day: date) -> LabelledWindow:
             f"(labels arrive {spec.label.arrival_delay_days} day(s) after the events)"
         )
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return LabelledWindow(frame=frame, days=days, inputs=inputs)
+    row_days = np.repeat([d.toordinal() for d in days], [len(f) for f in frames])
+    return LabelledWindow(frame=frame, days=days, inputs=inputs, row_days=row_days)
 
 
 def _dates(first: date, last: date) -> list[date]:
@@ -95,32 +110,44 @@ def model_matrix(
     return matrix
 
 
-def time_split(window: LabelledWindow, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train on older rows, validate on the newest ``validation_days`` of the window.
+def time_split(window: LabelledWindow, spec: ModelSpec) -> Split:
+    """Oldest days train, then ``validation_days`` validate, the newest ``holdout_days`` judge.
 
-    With a single labelled day, the last 20% of that day by timestamp validates.
+    With too few labelled days for that, the timeline is cut at its 60% and 80% quantiles.
     """
-    frame = window.frame
-    if len(window.days) > spec.training.validation_days:
-        cutoff = window.days[-spec.training.validation_days]
-        event_day = pd.to_datetime(frame[spec.timestamp], utc=True).dt.date
-        is_valid = (event_day >= cutoff).to_numpy()
+    training = spec.training
+    frame, days = window.frame, window.days
+    if len(days) > training.validation_days + training.holdout_days:
+        holdout_from = days[-training.holdout_days].toordinal()
+        valid_from = days[-(training.holdout_days + training.validation_days)].toordinal()
+        part = np.where(
+            window.row_days >= holdout_from, 2, np.where(window.row_days >= valid_from, 1, 0)
+        )
     else:
         times = pd.to_datetime(frame[spec.timestamp], utc=True)
-        is_valid = (times >= times.quantile(0.8)).to_numpy()
-    return frame.loc[~is_valid], frame.loc[is_valid]
+        cut_valid, cut_holdout = times.quantile(0.6), times.quantile(0.8)
+        part = np.where(times >= cut_holdout, 2, np.where(times >= cut_valid, 1, 0))
+    return Split(frame.loc[part == 0], frame.loc[part == 1], frame.loc[part == 2])
 
 
-def check_trainable(train: pd.DataFrame, valid: pd.DataFrame, spec: ModelSpec) -> None:
+def check_trainable(split: Split, spec: ModelSpec) -> None:
     """Refuse data no honest model can be trained on, with the reason."""
     where = f"model {spec.name!r}"
+    train = split.train
     if len(train) < spec.training.min_rows:
         raise NotEnoughDataError(
             f"{where}: {len(train)} labelled training rows, fewer than training.min_rows="
             f"{spec.training.min_rows}; wait for more days or lower min_rows in the spec"
         )
-    if valid.empty:
-        raise NotEnoughDataError(f"{where}: no validation rows in the window")
+    for name, rows in (("validation", split.valid), ("holdout", split.holdout)):
+        if rows.empty:
+            raise NotEnoughDataError(f"{where}: no labelled {name} rows in the window")
+    empty = [f for f in spec.feature_names if train[f].isna().all()]
+    if empty:
+        raise TrainingError(
+            f"{where}: feature(s) {empty} are null in every training row; fix the source "
+            "or remove them from the spec"
+        )
     if spec.label.task == "binary":
         classes = np.unique(train[spec.label.name].dropna())
         if len(classes) < 2:

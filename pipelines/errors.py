@@ -29,3 +29,7 @@ class NotEnoughDataError(PipelineError):
 
 class TrainingError(PipelineError):
     """Training could not produce a model from the data it was given."""
+
+
+class TrackingUnavailableError(PipelineError):
+    """The MLflow tracking server did not answer after retries; nothing was registered."""

@@ -7,6 +7,7 @@ as it is, so re-runs and backfills never register a duplicate.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -25,11 +26,15 @@ from pipelines.dataset import (
     model_matrix,
     time_split,
 )
+from pipelines.gate import evaluate_gate
 from pipelines.model import CODE_PATH, as_model_input, write_artifacts
+from pipelines.plots import log_plots
+from pipelines.registry import CHAMPION, alias_version, apply_gate, check_reachable, gate_tags
 from pipelines.spec import ModelSpec
 from pipelines.storage import Lake
 
 TAG_PREFIX = "mlops."
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,10 @@ class RunContext:
     run_id: str = ""
     try_number: int = 0
     code_version: str = __version__
+
+    def actor(self) -> str:
+        """Who decided, for the registry's audit tags."""
+        return f"airflow:{self.dag_id}/{self.run_id}" if self.dag_id else "cli"
 
     def tags(self) -> dict[str, str]:
         return {f"{TAG_PREFIX}airflow.{k}": str(v) for k, v in asdict(self).items() if v}
@@ -54,9 +63,12 @@ class TrainResult:
     run_id: str
     version: str
     metric: str
-    value: float
+    value: float  # the gate metric on the holdout
     rows_train: int
     rows_valid: int
+    rows_holdout: int
+    gate: str  # "pass", "fail" or "insufficient_sample"
+    alias: str  # the alias the version holds after this run ("" for none)
     reused: bool
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,36 +139,49 @@ def train(
     context: RunContext | None = None,
     artifact_root: str | None = None,
 ) -> TrainResult:
-    """Fit on the labelled window known on ``day``; log and register one MLflow version."""
+    """Fit on the labelled window known on ``day``, gate it, register one MLflow version.
+
+    Order matters for crash safety: everything is computed and logged first, then the version
+    is registered with all its tags in one call, then aliases move. A re-run finds the
+    version by its date tag and only finishes what is missing.
+    """
     import mlflow
     from mlflow import MlflowClient
 
     context = context or RunContext()
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
+    check_reachable(client, tracking_uri)
     existing = find_registered(client, spec, day)
     if existing is not None:
-        return _reuse(client, spec, day, existing)
+        return _reuse(client, spec, day, existing, context.actor())
 
     window = labelled_window(lake, spec, day)
-    train_rows, valid_rows = time_split(window, spec)
-    check_trainable(train_rows, valid_rows, spec)
-    levels = category_levels(train_rows, spec)
-    x_train, x_valid = (
-        model_matrix(train_rows, spec, levels),
-        model_matrix(valid_rows, spec, levels),
+    split = time_split(window, spec)
+    check_trainable(split, spec)
+    levels = category_levels(split.train, spec)
+    booster = fit_lightgbm(
+        spec,
+        model_matrix(split.train, spec, levels),
+        split.train[spec.label.name].to_numpy(),
+        model_matrix(split.valid, spec, levels),
+        split.valid[spec.label.name].to_numpy(),
     )
-    y_train = train_rows[spec.label.name].to_numpy()
-    y_valid = valid_rows[spec.label.name].to_numpy()
-    booster = fit_lightgbm(spec, x_train, y_train, x_valid, y_valid)
-    scores = validation_metrics(spec.label.task, y_valid, booster.predict(x_valid))
+    y_holdout = split.holdout[spec.label.name].to_numpy()
+    predicted = booster.predict(model_matrix(split.holdout, spec, levels))
+    champion = _champion_predictions(client, spec, split.holdout)
+    decision = evaluate_gate(
+        spec.gates,
+        y_holdout,
+        predicted,
+        champion,
+        split.holdout[spec.slices] if spec.slices else None,
+        seed=spec.training.seed,
+    )
+    log.info("%s %s gate: %s %s", spec.name, day, decision.decision, decision.reasons)
 
-    lineage = {
-        "inputs": [asdict(p) for p in window.inputs],
-        "days": [d.isoformat() for d in window.days],
-        "spec_hash": spec.fingerprint(),
-        "category_levels": levels,
-    }
+    sizes = {"rows_train": len(split.train), "rows_valid": len(split.valid)}
+    sizes["rows_holdout"] = len(split.holdout)
     tags = {
         f"{TAG_PREFIX}model": spec.name,
         f"{TAG_PREFIX}logical_date": day.isoformat(),
@@ -175,25 +200,24 @@ def train(
                 **{f"lgb.{k}": v for k, v in _lightgbm_params(spec).items()},
             }
         )
-        mlflow.log_metrics({**scores, "rows_train": len(x_train), "rows_valid": len(x_valid)})
-        mlflow.log_dict(lineage, "lineage.json")
-        gain = booster.feature_importance("gain").tolist()
-        mlflow.log_dict(dict(zip(booster.feature_name(), gain, strict=True)), "importance.json")
-        example = as_model_input(valid_rows.head(5), spec)
-        predicted = booster.predict(model_matrix(example, spec, levels))
-        with tempfile.TemporaryDirectory() as folder:
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=CODE_PATH,
-                artifacts=write_artifacts(Path(folder), booster, spec, levels),
-                signature=mlflow.models.infer_signature(example, predicted),
-                input_example=example,
-                code_paths=[str(Path(pipelines.__file__).parent)],
-            )
-        version = mlflow.register_model(info.model_uri, spec.name, tags=tags)
-    client.set_model_version_tag(spec.name, version.version, f"{TAG_PREFIX}run_id", run.info.run_id)
-    client.set_model_version_tag(
-        spec.name, version.version, f"{TAG_PREFIX}lineage", json.dumps(lineage["days"])
+        holdout_scores = validation_metrics(spec.label.task, y_holdout, predicted)
+        mlflow.log_metrics({**holdout_scores, **sizes})
+        mlflow.log_dict(_lineage(window, spec, levels), "lineage.json")
+        mlflow.log_dict(decision.to_dict(), "gate.json")
+        log_plots(booster, spec.label.task, y_holdout, predicted)
+        model_uri = _log_model(booster, spec, levels, split.holdout)
+        version = mlflow.register_model(
+            model_uri,
+            spec.name,
+            tags={**tags, **gate_tags(decision), f"{TAG_PREFIX}run_id": run.info.run_id},
+        )
+    alias = apply_gate(
+        client,
+        spec.name,
+        str(version.version),
+        decision.passed,
+        decision.reasons,
+        context.actor(),
     )
     return TrainResult(
         model=spec.name,
@@ -201,11 +225,51 @@ def train(
         run_id=run.info.run_id,
         version=str(version.version),
         metric=spec.gates.metric,
-        value=scores[spec.gates.metric],
-        rows_train=len(x_train),
-        rows_valid=len(x_valid),
+        value=decision.challenger,
+        gate=decision.decision,
+        alias=alias,
         reused=False,
+        **sizes,
     )
+
+
+def _champion_predictions(client: Any, spec: ModelSpec, rows: pd.DataFrame) -> np.ndarray | None:
+    """The current champion's predictions on the same holdout rows (None without one)."""
+    import mlflow
+
+    if alias_version(client, spec.name, CHAMPION) is None:
+        return None
+    champion = mlflow.pyfunc.load_model(f"models:/{spec.name}@{CHAMPION}")
+    return np.asarray(champion.predict(as_model_input(rows, spec)))
+
+
+def _lineage(window: Any, spec: ModelSpec, levels: dict[str, list[str]]) -> dict[str, Any]:
+    return {
+        "inputs": [asdict(p) for p in window.inputs],
+        "days": [d.isoformat() for d in window.days],
+        "spec_hash": spec.fingerprint(),
+        "category_levels": levels,
+    }
+
+
+def _log_model(
+    booster: Any, spec: ModelSpec, levels: dict[str, list[str]], rows: pd.DataFrame
+) -> str:
+    """Log the pyfunc (model from code) with signature and input example; returns its URI."""
+    import mlflow
+
+    example = as_model_input(rows.head(5), spec)
+    predicted = booster.predict(model_matrix(example, spec, levels))
+    with tempfile.TemporaryDirectory() as folder:
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=CODE_PATH,
+            artifacts=write_artifacts(Path(folder), booster, spec, levels),
+            signature=mlflow.models.infer_signature(example, predicted),
+            input_example=example,
+            code_paths=[str(Path(pipelines.__file__).parent)],
+        )
+    return str(info.model_uri)
 
 
 def _use_experiment(client: Any, name: str, artifact_root: str | None) -> None:
@@ -219,9 +283,15 @@ def _use_experiment(client: Any, name: str, artifact_root: str | None) -> None:
     mlflow.set_experiment(name)
 
 
-def _reuse(client: Any, spec: ModelSpec, day: date, version: Any) -> TrainResult:
-    run = client.get_run(version.run_id)
-    metrics = run.data.metrics
+def _reuse(client: Any, spec: ModelSpec, day: date, version: Any, actor: str) -> TrainResult:
+    """Return the date's version, finishing an alias move a crashed run left undone."""
+    tags = version.tags
+    gate = tags.get(f"{TAG_PREFIX}gate.decision", "")
+    alias = next(iter(version.aliases), "") if version.aliases else ""
+    if f"{TAG_PREFIX}decision" not in tags:
+        reasons = json.loads(tags.get(f"{TAG_PREFIX}gate.reasons", "[]"))
+        alias = apply_gate(client, spec.name, str(version.version), gate == "pass", reasons, actor)
+    metrics = client.get_run(version.run_id).data.metrics
     return TrainResult(
         model=spec.name,
         day=day,
@@ -231,5 +301,8 @@ def _reuse(client: Any, spec: ModelSpec, day: date, version: Any) -> TrainResult
         value=float(metrics.get(spec.gates.metric, float("nan"))),
         rows_train=int(metrics.get("rows_train", 0)),
         rows_valid=int(metrics.get("rows_valid", 0)),
+        rows_holdout=int(metrics.get("rows_holdout", 0)),
+        gate=gate,
+        alias=alias,
         reused=True,
     )

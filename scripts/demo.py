@@ -135,13 +135,20 @@ def main() -> int:
         time.sleep(10)
 
     say("")
-    say(f"{'model DAG':28} {'date':10} {'state':8} {'rows':>6} {'version':>7}  metric")
+    say(
+        f"{'model DAG':28} {'date':10} {'state':8} {'rows':>6} {'version':>7}  holdout metric, gate"
+    )
     failed = 0
     for dag_id, runs in status.items():
         for run in runs:
             trained = client.xcom(dag_id, run["dag_run_id"], "train")
             ingested = client.xcom(dag_id, run["dag_run_id"], "ingest")
-            metric = f"{trained['metric']}={trained['value']:.3f}" if trained else "(no model yet)"
+            metric = (
+                f"{trained['metric']}={trained['value']:.3f}  {trained['gate']} "
+                f"{trained['alias']}".rstrip()
+                if trained
+                else "(no model yet)"
+            )
             say(
                 f"{dag_id:28} {run['logical_date'][:10]:10} {run['state']:8} "
                 f"{ingested.get('rows', '-'):>6} {trained.get('version', '-'):>7}  {metric}"

@@ -135,15 +135,18 @@ def train_task(spec: ModelSpec) -> Any:
                 artifact_root=settings.artifact_root(),
             )
         log.info(
-            "%s version %s (%s=%.4f, reused=%s)",
+            "%s version %s: holdout %s=%.4f, gate %s, alias %r, reused=%s",
             spec.name,
             result.version,
             result.metric,
             result.value,
+            result.gate,
+            result.alias,
             result.reused,
         )
         payload = result.to_dict()
-        _emit(context, asset, {k: payload[k] for k in ("day", "version", "metric", "value")})
+        facts = ("day", "version", "metric", "value", "gate", "alias")
+        _emit(context, asset, {k: payload[k] for k in facts})
         return payload
 
     return train

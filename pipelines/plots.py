@@ -1,0 +1,41 @@
+"""Evaluation plots logged with every training run (PNG, rendered without a display)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def log_plots(booster: Any, task: str, y: np.ndarray, predicted: np.ndarray) -> None:
+    """Feature importance, plus ROC and precision-recall (binary) or residuals (regression)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mlflow
+    from sklearn import metrics
+
+    gain = booster.feature_importance("gain")
+    order = np.argsort(gain)
+    figure, axis = plt.subplots(figsize=(6, max(3, 0.3 * len(gain))))
+    axis.barh(np.array(booster.feature_name())[order], gain[order])
+    axis.set_title("Feature importance (gain)")
+    figure.tight_layout()
+    mlflow.log_figure(figure, "plots/feature_importance.png")
+    plt.close(figure)
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    if task == "binary":
+        metrics.RocCurveDisplay.from_predictions(y, predicted, ax=axes[0])
+        metrics.PrecisionRecallDisplay.from_predictions(y, predicted, ax=axes[1])
+        axes[0].set_title("ROC (holdout)")
+        axes[1].set_title("Precision-recall (holdout)")
+    else:
+        axes[0].scatter(predicted, y - predicted, s=2, alpha=0.3)
+        axes[0].set_title("Residuals vs prediction (holdout)")
+        axes[1].hist(y - predicted, bins=50)
+        axes[1].set_title("Residuals (holdout)")
+    figure.tight_layout()
+    mlflow.log_figure(figure, "plots/holdout.png")
+    plt.close(figure)
