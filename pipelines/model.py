@@ -1,9 +1,9 @@
 """The logged model: a pyfunc that takes raw feature columns and returns predictions.
 
 Logged as MLflow "models from code" (no pickle): ``pipelines/model_code.py`` declares the
-model class, and the artifacts carry the booster and the spec with the category levels fixed
+model class, and the artifacts carry the trainer's files and the spec with the category levels fixed
 at training time. A scorer passes features as read from the lake (via ``as_model_input``)
-and gets the encoding the model was trained with.
+and gets the encoding the model was trained with, whatever the trainer.
 """
 
 from __future__ import annotations
@@ -17,33 +17,34 @@ from mlflow.pyfunc import PythonModel
 
 from pipelines.dataset import model_matrix
 from pipelines.spec import ModelSpec
+from pipelines.trainers import FittedModel
 
 CODE_PATH = Path(__file__).with_name("model_code.py")
 
 
 class TabularModel(PythonModel):
-    """A LightGBM booster plus the spec and category levels needed to build its matrix."""
+    """A fitted model of any trainer plus the spec and category levels to build its matrix."""
 
     def load_context(self, context: Any) -> None:
-        import lightgbm as lgb
+        from pipelines.trainers import load
 
-        self.booster = lgb.Booster(model_file=context.artifacts["booster"])
         meta = json.loads(Path(context.artifacts["meta"]).read_text())
         self.spec = ModelSpec.model_validate(meta["spec"])
         self.levels: dict[str, list[str]] = meta["levels"]
+        self.fitted = load(meta["algorithm"], context.artifacts)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
-        return self.booster.predict(model_matrix(model_input, self.spec, self.levels))
+        return self.fitted.predict(model_matrix(model_input, self.spec, self.levels))
 
 
 def write_artifacts(
-    folder: Path, booster: Any, spec: ModelSpec, levels: dict[str, list[str]]
+    folder: Path, fitted: FittedModel, spec: ModelSpec, levels: dict[str, list[str]]
 ) -> dict[str, str]:
-    """Files the pyfunc loads: ``{"booster": ..., "meta": ...}``."""
-    booster_path, meta_path = folder / "booster.txt", folder / "meta.json"
-    booster.save_model(str(booster_path))
-    meta_path.write_text(json.dumps({"spec": spec.model_dump(mode="json"), "levels": levels}))
-    return {"booster": str(booster_path), "meta": str(meta_path)}
+    """Files the pyfunc loads: the trainer's own files plus ``meta`` (spec, levels)."""
+    files = fitted.save(folder)
+    meta = {"algorithm": fitted.algorithm, "spec": spec.model_dump(mode="json"), "levels": levels}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return {**files, "meta": str(folder / "meta.json")}
 
 
 def as_model_input(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 
-def log_plots(booster: Any, task: str, y: np.ndarray, predicted: np.ndarray) -> None:
+def log_plots(
+    importance: dict[str, float], task: str, y: np.ndarray, predicted: np.ndarray
+) -> None:
     """Feature importance, plus ROC and precision-recall (binary) or residuals (regression)."""
     import matplotlib
 
@@ -16,11 +16,10 @@ def log_plots(booster: Any, task: str, y: np.ndarray, predicted: np.ndarray) -> 
     import mlflow
     from sklearn import metrics
 
-    gain = booster.feature_importance("gain")
-    order = np.argsort(gain)
-    figure, axis = plt.subplots(figsize=(6, max(3, 0.3 * len(gain))))
-    axis.barh(np.array(booster.feature_name())[order], gain[order])
-    axis.set_title("Feature importance (gain)")
+    top = sorted(importance.items(), key=lambda item: item[1])[-30:]
+    figure, axis = plt.subplots(figsize=(6, max(3, 0.3 * len(top))))
+    axis.barh([name for name, _ in top], [value for _, value in top])
+    axis.set_title("Feature importance")
     figure.tight_layout()
     mlflow.log_figure(figure, "plots/feature_importance.png")
     plt.close(figure)

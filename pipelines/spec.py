@@ -22,7 +22,7 @@ from pipelines.errors import SpecError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
 FeatureType = Literal["numeric", "categorical", "boolean"]
-Algorithm = Literal["lightgbm"]
+Algorithm = Literal["lightgbm", "sklearn_hgb", "sklearn_logreg"]
 
 # Columns each built-in source knows only after the outcome: never allowed as features.
 LEAKY_COLUMNS: dict[str, frozenset[str]] = {
@@ -248,6 +248,8 @@ class ModelSpec(_Strict):
         for i, column in enumerate(self.slices):
             if column not in seen:
                 yield f"slices[{i}]: {column!r} is not a declared feature"
+        if self.training.algorithm == "sklearn_logreg" and self.label.task != "binary":
+            yield "training.algorithm: 'sklearn_logreg' needs label.task 'binary'"
         metric_task = "binary" if self.gates.metric in {"roc_auc", "log_loss"} else "regression"
         if metric_task != self.label.task:
             yield (

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ from pipelines.plots import log_plots
 from pipelines.registry import CHAMPION, alias_version, apply_gate, check_reachable, gate_tags
 from pipelines.spec import ModelSpec
 from pipelines.storage import Lake
+from pipelines.trainers import FittedModel, fit
 
 TAG_PREFIX = "mlops."
 log = logging.getLogger(__name__)
@@ -91,39 +92,6 @@ def validation_metrics(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dic
     }
 
 
-def _lightgbm_params(spec: ModelSpec) -> dict[str, Any]:
-    defaults = {
-        "objective": "binary" if spec.label.task == "binary" else "regression",
-        "verbosity": -1,
-        "seed": spec.training.seed,
-        "deterministic": True,
-        "force_row_wise": True,
-    }
-    return {**defaults, **spec.training.params}
-
-
-def fit_lightgbm(
-    spec: ModelSpec,
-    x_train: pd.DataFrame,
-    y_train: np.ndarray,
-    x_valid: pd.DataFrame,
-    y_valid: np.ndarray,
-) -> Any:
-    """LightGBM with early stopping on the time-based validation split."""
-    import lightgbm as lgb
-
-    categorical: list[str] | Literal["auto"] = spec.features_of_type("categorical") or "auto"
-    train_set = lgb.Dataset(x_train, label=y_train, categorical_feature=categorical)
-    valid_set = lgb.Dataset(x_valid, label=y_valid, reference=train_set)
-    return lgb.train(
-        _lightgbm_params(spec),
-        train_set,
-        num_boost_round=spec.training.num_boost_round,
-        valid_sets=[valid_set],
-        callbacks=[lgb.early_stopping(spec.training.early_stopping_rounds, verbose=False)],
-    )
-
-
 def find_registered(client: Any, spec: ModelSpec, day: date) -> Any | None:
     """The version already registered for (model, date), if any."""
     query = f"name='{spec.name}' and tags.`{TAG_PREFIX}logical_date`='{day.isoformat()}'"
@@ -160,7 +128,7 @@ def train(
     split = time_split(window, spec)
     check_trainable(split, spec)
     levels = category_levels(split.train, spec)
-    booster = fit_lightgbm(
+    fitted = fit(
         spec,
         model_matrix(split.train, spec, levels),
         split.train[spec.label.name].to_numpy(),
@@ -168,7 +136,7 @@ def train(
         split.valid[spec.label.name].to_numpy(),
     )
     y_holdout = split.holdout[spec.label.name].to_numpy()
-    predicted = booster.predict(model_matrix(split.holdout, spec, levels))
+    predicted = fitted.predict(model_matrix(split.holdout, spec, levels))
     champion = _champion_predictions(client, spec, split.holdout)
     decision = evaluate_gate(
         spec.gates,
@@ -196,16 +164,17 @@ def train(
         mlflow.log_params(
             {
                 "algorithm": spec.training.algorithm,
-                "best_iteration": booster.best_iteration,
-                **{f"lgb.{k}": v for k, v in _lightgbm_params(spec).items()},
+                "best_iteration": fitted.best_iteration,
+                **fitted.params(),
             }
         )
         holdout_scores = validation_metrics(spec.label.task, y_holdout, predicted)
         mlflow.log_metrics({**holdout_scores, **sizes})
         mlflow.log_dict(_lineage(window, spec, levels), "lineage.json")
         mlflow.log_dict(decision.to_dict(), "gate.json")
-        log_plots(booster, spec.label.task, y_holdout, predicted)
-        model_uri = _log_model(booster, spec, levels, split.holdout)
+        mlflow.log_dict(fitted.importance(), "importance.json")
+        log_plots(fitted.importance(), spec.label.task, y_holdout, predicted)
+        model_uri = _log_model(fitted, spec, levels, split.holdout)
         version = mlflow.register_model(
             model_uri,
             spec.name,
@@ -253,18 +222,18 @@ def _lineage(window: Any, spec: ModelSpec, levels: dict[str, list[str]]) -> dict
 
 
 def _log_model(
-    booster: Any, spec: ModelSpec, levels: dict[str, list[str]], rows: pd.DataFrame
+    fitted: FittedModel, spec: ModelSpec, levels: dict[str, list[str]], rows: pd.DataFrame
 ) -> str:
     """Log the pyfunc (model from code) with signature and input example; returns its URI."""
     import mlflow
 
     example = as_model_input(rows.head(5), spec)
-    predicted = booster.predict(model_matrix(example, spec, levels))
+    predicted = fitted.predict(model_matrix(example, spec, levels))
     with tempfile.TemporaryDirectory() as folder:
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=CODE_PATH,
-            artifacts=write_artifacts(Path(folder), booster, spec, levels),
+            artifacts=write_artifacts(Path(folder), fitted, spec, levels),
             signature=mlflow.models.infer_signature(example, predicted),
             input_example=example,
             code_paths=[str(Path(pipelines.__file__).parent)],
