@@ -22,7 +22,7 @@ from pipelines.errors import SpecError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
 FeatureType = Literal["numeric", "categorical", "boolean"]
-Algorithm = Literal["lightgbm", "sklearn_hgb", "sklearn_logreg"]
+Algorithm = Literal["lightgbm", "sklearn_hgb", "sklearn_logreg", "torch_mlp"]
 
 # Columns each built-in source knows only after the outcome: never allowed as features.
 LEAKY_COLUMNS: dict[str, frozenset[str]] = {

@@ -230,15 +230,29 @@ def fit_sklearn_logreg(
 
 
 # ---------------------------------------------------------------------------- dispatch
+def fit_torch_mlp(*args: Any) -> FittedModel:
+    from pipelines.torch_mlp import fit_torch_mlp as fit_mlp  # torch only when asked for
+
+    return fit_mlp(*args)
+
+
+def load_torch_mlp(files: dict[str, str]) -> FittedModel:
+    from pipelines.torch_mlp import TorchMLPModel
+
+    return TorchMLPModel.load(files)
+
+
 FITTERS: dict[str, Callable[..., FittedModel]] = {
     "lightgbm": fit_lightgbm,
     "sklearn_hgb": fit_sklearn_hgb,
     "sklearn_logreg": fit_sklearn_logreg,
+    "torch_mlp": fit_torch_mlp,
 }
 LOADERS: dict[str, Callable[[dict[str, str]], FittedModel]] = {
     "lightgbm": LightGBMModel.load,
     "sklearn_hgb": SklearnModel.load,
     "sklearn_logreg": SklearnModel.load,
+    "torch_mlp": load_torch_mlp,
 }
 
 

@@ -32,6 +32,8 @@ def with_algorithm(spec: ModelSpec, algorithm: str, **params) -> ModelSpec:
         ("flight_delay", "sklearn_logreg", {"C": 0.5}),
         ("synthetic_demand", "sklearn_hgb", {}),
         ("synthetic_demand", "lightgbm", {"num_leaves": 15}),
+        ("flight_delay", "torch_mlp", {"hidden": [32, 16], "epochs": 30, "learning_rate": 0.003}),
+        ("synthetic_demand", "torch_mlp", {"hidden": [64], "epochs": 30}),
     ],
 )
 def test_trainer_end_to_end(request, lake, tracking_uri, model, algorithm, params):

@@ -1,0 +1,187 @@
+"""Training step vs raw ``lightgbm.train`` on the same rows (issue 4's benchmark).
+
+Generates seeded synthetic data (``--rows`` rows x 30 features: 28 numeric, 2 categorical)
+as daily features and labels partitions in a temporary lake, then, each in a fresh process so
+peak RSS is its own:
+
+- ``step``: ``pipelines.train.train`` as a task runs it: read the labelled window from the
+  lake, split by time, fit, evaluate the gate, log and register in MLflow (SQLite store);
+- ``raw``: read the same partitions into one matrix with pyarrow and call ``lightgbm.train``
+  with the same parameters, rounds and validation rows: the floor.
+
+Both train a fixed number of rounds (early stopping disabled) so the work is identical.
+Usage: ``python -m benchmarks.train_bench --rows 1000000 10000000``; prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+DAYS = 5  # labelled days in the window: 3 train, 1 validation, 1 holdout
+ROUNDS = 50
+FIRST = date(2013, 1, 1)
+
+
+def bench_spec(rows_per_day: int) -> Any:
+    from pipelines.spec import parse_spec
+
+    features = [{"name": f"num_{i}", "type": "numeric"} for i in range(28)]
+    features += [{"name": f"cat_{i}", "type": "categorical"} for i in range(2)]
+    return parse_spec(
+        {
+            "name": "bench_model",
+            "owner": "bench",
+            "source": {
+                "kind": "synthetic",
+                "dataset": "bench_events",
+                "options": {
+                    "rows_per_day": rows_per_day,
+                    "numeric_features": 28,
+                    "categorical_features": 2,
+                },
+            },
+            "entity_key": "entity_id",
+            "timestamp": "event_time",
+            "label": {"name": "target", "task": "regression"},
+            "features": features,
+            "training": {
+                "params": {"num_threads": 2},
+                "window_days": DAYS + 1,
+                "num_boost_round": ROUNDS,
+                "early_stopping_rounds": ROUNDS,
+                "min_rows": 1,
+            },
+            "gates": {"metric": "rmse", "bootstrap_samples": 100},
+            "schedules": {"start_date": FIRST.isoformat()},
+        },
+        "benchmark spec",
+    )
+
+
+def prepare(lake_root: str, rows: int, tracking: str) -> None:
+    from mlflow import MlflowClient
+
+    from pipelines.features import build_features
+    from pipelines.ingest import ingest
+    from pipelines.storage import Lake
+
+    MlflowClient(tracking).search_experiments()  # create the store once, as a deployment has
+    spec, lake = bench_spec(rows // DAYS), Lake(lake_root)
+    for i in range(DAYS + 1):
+        day = FIRST + timedelta(days=i)
+        ingest(lake, spec, day)
+        if i < DAYS:
+            build_features(lake, spec, day)
+
+
+def run_step(lake_root: str, rows: int, tracking: str) -> dict[str, Any]:
+    from pipelines.storage import Lake
+    from pipelines.train import train
+
+    spec = bench_spec(rows // DAYS)
+    result = train(Lake(lake_root), spec, FIRST + timedelta(days=DAYS), tracking)
+    return {"rows_train": result.rows_train, "rmse": result.value}
+
+
+def run_raw(lake_root: str, rows: int) -> dict[str, Any]:
+    """The floor: one pyarrow read per partition, one matrix, lightgbm.train."""
+    import lightgbm as lgb
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.trainers import lightgbm_params
+
+    spec = bench_spec(rows // DAYS)
+    tables = []
+    for i in range(DAYS):
+        day = (FIRST + timedelta(days=i)).isoformat()
+        features = pq.read_table(f"{lake_root}/features/bench_model/date={day}/part-0.parquet")
+        labels = pq.read_table(f"{lake_root}/raw/bench_events_labels/date={day}/part-0.parquet")
+        tables.append(features.join(labels, "entity_id"))
+    frame = pa.concat_tables(tables).to_pandas()
+    names = spec.feature_names
+    train_rows = slice(0, rows * 3 // 5)
+    valid_rows = slice(rows * 3 // 5, rows * 4 // 5)
+    x, y = frame[names], frame["target"].to_numpy(np.float64)
+    train_set = lgb.Dataset(x.iloc[train_rows], label=y[train_rows])
+    valid_set = lgb.Dataset(x.iloc[valid_rows], label=y[valid_rows], reference=train_set)
+    booster = lgb.train(
+        lightgbm_params(spec), train_set, num_boost_round=ROUNDS, valid_sets=[valid_set]
+    )
+    return {"rows_train": rows * 3 // 5, "trees": booster.current_iteration()}
+
+
+def measure(mode: str, lake_root: str, rows: int, tracking: str) -> dict[str, Any]:
+    """Run one mode in a fresh interpreter; wall time and that process's peak RSS."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.train_bench",
+            "--child",
+            mode,
+            lake_root,
+            str(rows),
+            tracking,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall = time.perf_counter() - started
+    return {"wall_s": wall, **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def child(mode: str, lake_root: str, rows: int, tracking: str) -> None:
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    result = run_step(lake_root, rows, tracking) if mode == "step" else run_raw(lake_root, rows)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sys.stdout.write(json.dumps({**result, "peak_rss_mb": peak_mb}) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--child", nargs=4, metavar=("MODE", "LAKE", "ROWS", "TRACKING"))
+    args = parser.parse_args()
+    if args.child:
+        mode, lake_root, rows, tracking = args.child
+        child(mode, lake_root, int(rows), tracking)
+        return 0
+    lines = [
+        "| rows | step wall (s) | raw wall (s) | wall ratio | step peak RSS (MB) | "
+        "raw peak RSS (MB) | RSS ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for rows in args.rows:
+        with tempfile.TemporaryDirectory() as folder:
+            lake_root = str(Path(folder) / "lake")
+            tracking = f"sqlite:///{folder}/mlflow.db"
+            prepare(lake_root, rows, tracking)
+            raw = measure("raw", lake_root, rows, tracking)
+            step = measure("step", lake_root, rows, tracking)
+        lines.append(
+            f"| {rows:,} | {step['wall_s']:.1f} | {raw['wall_s']:.1f} | "
+            f"{step['wall_s'] / raw['wall_s']:.2f} | {step['peak_rss_mb']:.0f} | "
+            f"{raw['peak_rss_mb']:.0f} | {step['peak_rss_mb'] / raw['peak_rss_mb']:.2f} |"
+        )
+        sys.stdout.write(lines[-1] + "\n")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
