@@ -47,6 +47,26 @@ def write_artifacts(
     return {**files, "meta": str(folder / "meta.json")}
 
 
+# What the logged pyfunc imports (pipelines/ travels as code), pinned to the installed versions.
+# Declared rather than inferred: MLflow's inference reloads the model in a subprocess.
+MODEL_PACKAGES = ["mlflow", "pandas", "numpy", "pyarrow", "fsspec", "pydantic", "pyyaml"]
+MODEL_PACKAGES += ["croniter"]
+ALGORITHM_PACKAGES = {
+    "lightgbm": ["lightgbm"],
+    "sklearn_hgb": ["scikit-learn", "joblib"],
+    "sklearn_logreg": ["scikit-learn", "joblib"],
+    "torch_mlp": ["torch"],
+}
+
+
+def model_requirements(algorithm: str) -> list[str]:
+    """Pip requirements of a logged model, e.g. ``["lightgbm==4.7.0", "mlflow==3.17.2", ...]``."""
+    from importlib.metadata import version
+
+    names = MODEL_PACKAGES + ALGORITHM_PACKAGES[algorithm]
+    return [f"{name}=={version(name)}" for name in names]
+
+
 def as_model_input(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """Features in the logged signature's types: categoricals as str, the rest as float."""
     out = pd.DataFrame(index=frame.index)

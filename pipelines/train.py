@@ -27,7 +27,7 @@ from pipelines.dataset import (
     time_split,
 )
 from pipelines.gate import evaluate_gate
-from pipelines.model import CODE_PATH, as_model_input, write_artifacts
+from pipelines.model import CODE_PATH, as_model_input, model_requirements, write_artifacts
 from pipelines.plots import log_plots
 from pipelines.registry import CHAMPION, alias_version, apply_gate, check_reachable, gate_tags
 from pipelines.spec import ModelSpec
@@ -237,6 +237,7 @@ def _log_model(
             signature=mlflow.models.infer_signature(example, predicted),
             input_example=example,
             code_paths=[str(Path(pipelines.__file__).parent)],
+            pip_requirements=model_requirements(fitted.algorithm),
         )
     return str(info.model_uri)
 
