@@ -2,14 +2,17 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
-STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
+REQS   := requirements.txt requirements-dev.txt requirements-torch.txt constraints.txt pyproject.toml
+STAMP  := $(VENV)/.installed-$(shell cat $(REQS) | cksum | cut -d' ' -f1)
 
 .PHONY: install demo down test test-fast lint format clean
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+$(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "uv==$$(grep -E '^uv==' constraints.txt | cut -d= -f3)"
 	$(VENV)/bin/uv pip install --python $(PY) -r requirements.txt -r requirements-dev.txt -c constraints.txt -e .
+	# torch through pip: pip sees the machine's local CPU wheel (see requirements-torch.txt)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-torch.txt -c constraints.txt
 	rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP)  ## create .venv and install the locked environment

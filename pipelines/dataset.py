@@ -59,8 +59,9 @@ def labelled_window(lake: Lake, spec: ModelSpec, day: date) -> LabelledWindow:
         label_path = lake.partition_path("raw", labels_dataset(spec), candidate)
         if not (lake.fs.exists(feature_path) and lake.fs.exists(label_path)):
             continue
-        features = lake.read_table(feature_path).to_pandas()
-        labels = lake.read_table(label_path, label_columns).to_pandas()
+        feature_table, feature_hash = lake.read_hashed(feature_path)
+        label_table, label_hash = lake.read_hashed(label_path, label_columns)
+        features, labels = feature_table.to_pandas(), label_table.to_pandas()
         labels = labels[labels[spec.label.name].notna()]  # not labelled yet
         joined = features.merge(labels, on=spec.entity_key, how="inner", validate="1:1")
         if joined.empty:
@@ -68,16 +69,30 @@ def labelled_window(lake: Lake, spec: ModelSpec, day: date) -> LabelledWindow:
         frames.append(joined)
         days.append(candidate)
         inputs += [
-            InputPartition(lake.uri(path), lake.sha256(path)) for path in (feature_path, label_path)
+            InputPartition(lake.uri(feature_path), feature_hash),
+            InputPartition(lake.uri(label_path), label_hash),
         ]
     if not frames:
         raise NotEnoughDataError(
             f"model {spec.name!r} on {day}: no labelled features in {first}..{last_labelled} "
             f"(labels arrive {spec.label.arrival_delay_days} day(s) after the events)"
         )
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame = _concat_keeping_categories(frames)
     row_days = np.repeat([d.toordinal() for d in days], [len(f) for f in frames])
     return LabelledWindow(frame=frame, days=days, inputs=inputs, row_days=row_days)
+
+
+def _concat_keeping_categories(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate days; categorical columns get one shared set of levels first, so they
+    stay categorical (pandas would turn differing categoricals into slow object columns)."""
+    if len(frames) == 1:
+        return frames[0]
+    for column in frames[0].columns:
+        if all(isinstance(f[column].dtype, pd.CategoricalDtype) for f in frames):
+            union = sorted(set().union(*(f[column].cat.categories for f in frames)))
+            for f in frames:
+                f[column] = f[column].cat.set_categories(union)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _dates(first: date, last: date) -> list[date]:
@@ -88,8 +103,12 @@ def category_levels(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, list[str]
     """Sorted levels of each categorical feature, fixed at training time for scoring."""
     levels = {}
     for column in spec.features_of_type("categorical"):
-        values = frame[column].astype("string").dropna().unique()
-        levels[column] = sorted(str(v) for v in values)
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):  # no per-row string conversion
+            present = values.cat.remove_unused_categories().cat.categories
+        else:
+            present = values.astype("string").dropna().unique()
+        levels[column] = sorted(str(v) for v in present)
     return levels
 
 
@@ -101,13 +120,21 @@ def model_matrix(
     for feature in spec.features:
         column = frame[feature.name]
         if feature.type == "categorical":
-            dtype = pd.CategoricalDtype(levels[feature.name])
-            matrix[feature.name] = column.astype("string").astype(dtype)
+            matrix[feature.name] = _with_levels(column, levels[feature.name])
         elif feature.type == "boolean":
             matrix[feature.name] = column.astype("Float64").astype("float64")
         else:
             matrix[feature.name] = column.astype("float64")
     return matrix
+
+
+def _with_levels(column: pd.Series, levels: list[str]) -> pd.Series:
+    """The column as a categorical over exactly ``levels`` (others become NaN)."""
+    if isinstance(column.dtype, pd.CategoricalDtype) and all(
+        isinstance(c, str) for c in column.cat.categories
+    ):
+        return column.cat.set_categories(levels)  # recodes; no per-row strings
+    return column.astype("string").astype(pd.CategoricalDtype(levels))
 
 
 def time_split(window: LabelledWindow, spec: ModelSpec) -> Split:

@@ -87,6 +87,20 @@ def _storage_errors(uri: str) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def _parquet_errors(uri: str) -> Iterator[None]:
+    """A file that exists but does not parse is corrupt: say which, and what to do."""
+    try:
+        yield
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
+        if _is_connection_error(exc):
+            raise
+        raise CorruptPartitionError(
+            f"{uri}: not a readable Parquet file ({exc}); re-deliver or delete this "
+            "partition, then re-run the task"
+        ) from exc
+
+
 class Lake:
     """Date-partitioned Parquet datasets under one root URI."""
 
@@ -142,18 +156,24 @@ class Lake:
     def read_table(self, path: str, columns: list[str] | None = None) -> pa.Table:
         uri = self.uri(path)
         with _storage_errors(uri):
-            if not self.fs.exists(path):
-                raise PartitionMissingError(f"{uri}: partition does not exist")
-            try:
-                with self.fs.open(path, "rb") as handle:
-                    return pq.read_table(handle, columns=columns)
-            except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
-                if _is_connection_error(exc):
-                    raise
-                raise CorruptPartitionError(
-                    f"{uri}: not a readable Parquet file ({exc}); re-deliver or delete this "
-                    "partition, then re-run the task"
-                ) from exc
+            self._require(path)
+            with _parquet_errors(uri), self.fs.open(path, "rb") as handle:
+                return pq.read_table(handle, columns=columns)
+
+    def read_hashed(self, path: str, columns: list[str] | None = None) -> tuple[pa.Table, str]:
+        """Read a partition's bytes once: its table and their SHA-256 (for lineage)."""
+        uri = self.uri(path)
+        with _storage_errors(uri):
+            self._require(path)
+            with self.fs.open(path, "rb") as handle:
+                data = handle.read()
+        with _parquet_errors(uri):
+            table = pq.read_table(pa.BufferReader(data), columns=columns)
+        return table, hashlib.sha256(data).hexdigest()
+
+    def _require(self, path: str) -> None:
+        if not self.fs.exists(path):
+            raise PartitionMissingError(f"{self.uri(path)}: partition does not exist")
 
     def sha256(self, path: str) -> str:
         with _storage_errors(self.uri(path)), self.fs.open(path, "rb") as handle:

@@ -6,6 +6,7 @@ as it is, so re-runs and backfills never register a duplicate.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import tempfile
@@ -20,6 +21,7 @@ import pandas as pd
 import pipelines
 from pipelines import __version__
 from pipelines.dataset import (
+    InputPartition,
     category_levels,
     check_trainable,
     labelled_window,
@@ -157,6 +159,7 @@ def train(
         f"{TAG_PREFIX}code_version": context.code_version,
         f"{TAG_PREFIX}train_days": f"{window.days[0]}..{window.days[-1]}",
         f"{TAG_PREFIX}input_partitions": str(len(window.inputs)),
+        f"{TAG_PREFIX}inputs_sha256": inputs_fingerprint(window.inputs),
         **context.tags(),
     }
     _use_experiment(client, spec.name, artifact_root)
@@ -178,7 +181,12 @@ def train(
         version = mlflow.register_model(
             model_uri,
             spec.name,
-            tags={**tags, **gate_tags(decision), f"{TAG_PREFIX}run_id": run.info.run_id},
+            tags={
+                **tags,
+                **gate_tags(decision),
+                f"{TAG_PREFIX}run_id": run.info.run_id,
+                f"{TAG_PREFIX}lineage_uri": f"runs:/{run.info.run_id}/lineage.json",
+            },
         )
     alias = apply_gate(
         client,
@@ -210,6 +218,14 @@ def _champion_predictions(client: Any, spec: ModelSpec, rows: pd.DataFrame) -> n
         return None
     champion = mlflow.pyfunc.load_model(f"models:/{spec.name}@{CHAMPION}")
     return np.asarray(champion.predict(as_model_input(rows, spec)))
+
+
+def inputs_fingerprint(inputs: list[InputPartition]) -> str:
+    """One hash over every input partition's URI and content hash (lineage.json has each)."""
+    digest = hashlib.sha256()
+    for item in sorted(inputs, key=lambda i: i.uri):
+        digest.update(f"{item.uri}\t{item.sha256}\n".encode())
+    return digest.hexdigest()
 
 
 def _lineage(window: Any, spec: ModelSpec, levels: dict[str, list[str]]) -> dict[str, Any]:

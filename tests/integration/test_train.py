@@ -48,6 +48,8 @@ def test_train_logs_registers_and_predicts_from_raw_features(
     assert version.tags["mlops.train_days"] == "2013-01-01..2013-01-03"
     assert version.tags["mlops.airflow.dag_id"] == "flight_delay__training"
     assert version.tags["mlops.spec_hash"] == flight_spec.fingerprint()
+    assert version.tags["mlops.lineage_uri"] == f"runs:/{result.run_id}/lineage.json"
+    assert len(version.tags["mlops.inputs_sha256"]) == 64
     run = client.get_run(result.run_id)
     assert run.data.metrics["roc_auc"] == pytest.approx(result.value)
     lineage = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/lineage.json")
@@ -113,5 +115,16 @@ def test_single_class_labels_are_refused(lake, flight_spec, tracking_uri):
         labels["is_late"] = 0
         lake.write_partition(labels, "raw", "flights_labels", day)
     with pytest.raises(NotEnoughDataError, match=r"single class \[0\]"):
+        train(lake, flight_spec, DAYS[2], tracking_uri)
+    assert MlflowClient(tracking_uri).search_registered_models() == []
+
+
+def test_labels_that_are_all_null_count_as_not_arrived(lake, flight_spec, tracking_uri):
+    replay(lake, flight_spec, DAYS[:3])
+    for day in DAYS[:2]:
+        labels = lake.read_partition("raw", "flights_labels", day)
+        labels["is_late"] = None
+        lake.write_partition(labels, "raw", "flights_labels", day)
+    with pytest.raises(NotEnoughDataError, match="no labelled features in"):
         train(lake, flight_spec, DAYS[2], tracking_uri)
     assert MlflowClient(tracking_uri).search_registered_models() == []
