@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -102,4 +101,11 @@ def tracking_uri(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
-JAN = [date(2013, 1, d) for d in range(1, 32)]
+def replay(lake, spec, days) -> None:
+    """Ingest and build features for each day, as the nightly DAG would."""
+    from pipelines.features import build_features
+    from pipelines.ingest import ingest
+
+    for day in days:
+        ingest(lake, spec, day)
+        build_features(lake, spec, day)

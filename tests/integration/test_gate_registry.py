@@ -12,18 +12,11 @@ import pytest
 from mlflow import MlflowClient
 
 from pipelines.errors import TrackingUnavailableError, TrainingError
-from pipelines.features import build_features
-from pipelines.ingest import ingest
 from pipelines.train import train
+from tests.conftest import replay
 
 pytestmark = pytest.mark.integration
 DAYS = [date(2013, 1, 1) + timedelta(days=i) for i in range(5)]
-
-
-def replay(lake, spec, days):
-    for day in days:
-        ingest(lake, spec, day)
-        build_features(lake, spec, day)
 
 
 def aliases(client: MlflowClient, name: str) -> dict[str, str]:

@@ -8,19 +8,12 @@ import pytest
 from mlflow import MlflowClient
 
 from pipelines.errors import NotEnoughDataError
-from pipelines.features import build_features
-from pipelines.ingest import ingest
 from pipelines.model import as_model_input
 from pipelines.train import RunContext, train
+from tests.conftest import replay
 
 pytestmark = pytest.mark.integration
 DAYS = [date(2013, 1, 1) + timedelta(days=i) for i in range(4)]
-
-
-def replay(lake, spec, days):
-    for day in days:
-        ingest(lake, spec, day)
-        build_features(lake, spec, day)
 
 
 @pytest.fixture

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from pipelines.errors import SpecError
-from pipelines.features import build_features
-from pipelines.ingest import ingest
 from pipelines.model import as_model_input
 from pipelines.spec import ModelSpec, parse_spec
 from pipelines.train import train
+from tests.conftest import replay
 
 pytestmark = pytest.mark.integration
 DAYS = [date(2013, 1, 1) + timedelta(days=i) for i in range(4)]
@@ -39,9 +38,7 @@ def with_algorithm(spec: ModelSpec, algorithm: str, **params) -> ModelSpec:
 def test_trainer_end_to_end(request, lake, tracking_uri, model, algorithm, params):
     fixture = "flight_spec" if model == "flight_delay" else "synthetic_spec"
     spec = with_algorithm(request.getfixturevalue(fixture), algorithm, **params)
-    for day in DAYS:
-        ingest(lake, spec, day)
-        build_features(lake, spec, day)
+    replay(lake, spec, DAYS)
     result = train(lake, spec, DAYS[-1], tracking_uri)
     assert result.version == "1" and result.gate in {"pass", "fail"}
     if spec.label.task == "binary":
