@@ -77,22 +77,9 @@ def labelled_window(lake: Lake, spec: ModelSpec, day: date) -> LabelledWindow:
             f"model {spec.name!r} on {day}: no labelled features in {first}..{last_labelled} "
             f"(labels arrive {spec.label.arrival_delay_days} day(s) after the events)"
         )
-    frame = _concat_keeping_categories(frames)
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     row_days = np.repeat([d.toordinal() for d in days], [len(f) for f in frames])
     return LabelledWindow(frame=frame, days=days, inputs=inputs, row_days=row_days)
-
-
-def _concat_keeping_categories(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate days; categorical columns get one shared set of levels first, so they
-    stay categorical (pandas would turn differing categoricals into slow object columns)."""
-    if len(frames) == 1:
-        return frames[0]
-    for column in frames[0].columns:
-        if all(isinstance(f[column].dtype, pd.CategoricalDtype) for f in frames):
-            union = sorted(set().union(*(f[column].cat.categories for f in frames)))
-            for f in frames:
-                f[column] = f[column].cat.set_categories(union)
-    return pd.concat(frames, ignore_index=True)
 
 
 def _dates(first: date, last: date) -> list[date]:
@@ -103,12 +90,8 @@ def category_levels(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, list[str]
     """Sorted levels of each categorical feature, fixed at training time for scoring."""
     levels = {}
     for column in spec.features_of_type("categorical"):
-        values = frame[column]
-        if isinstance(values.dtype, pd.CategoricalDtype):  # no per-row string conversion
-            present = values.cat.remove_unused_categories().cat.categories
-        else:
-            present = values.astype("string").dropna().unique()
-        levels[column] = sorted(str(v) for v in present)
+        values = frame[column].astype("string").dropna().unique()
+        levels[column] = sorted(str(v) for v in values)
     return levels
 
 
@@ -120,21 +103,13 @@ def model_matrix(
     for feature in spec.features:
         column = frame[feature.name]
         if feature.type == "categorical":
-            matrix[feature.name] = _with_levels(column, levels[feature.name])
+            dtype = pd.CategoricalDtype(levels[feature.name])
+            matrix[feature.name] = column.astype("string").astype(dtype)
         elif feature.type == "boolean":
             matrix[feature.name] = column.astype("Float64").astype("float64")
         else:
             matrix[feature.name] = column.astype("float64")
     return matrix
-
-
-def _with_levels(column: pd.Series, levels: list[str]) -> pd.Series:
-    """The column as a categorical over exactly ``levels`` (others become NaN)."""
-    if isinstance(column.dtype, pd.CategoricalDtype) and all(
-        isinstance(c, str) for c in column.cat.categories
-    ):
-        return column.cat.set_categories(levels)  # recodes; no per-row strings
-    return column.astype("string").astype(pd.CategoricalDtype(levels))
 
 
 def time_split(window: LabelledWindow, spec: ModelSpec) -> Split:
