@@ -1,0 +1,31 @@
+"""The benchmark entry points still run (tiny sizes; the numbers are not checked here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def run(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_training_benchmark_prints_its_table():
+    out = run("benchmarks.train_bench", "--rows", "20000")
+    assert "| 20,000 |" in out and "| wall ratio |" in out
+
+
+def test_torch_benchmark_prints_its_result():
+    result = json.loads(run("benchmarks.torch_bench", "--rows", "5000", "--epochs", "1"))
+    assert result["rows_train"] == 4000 and result["valid_rmse"] > 0
