@@ -53,10 +53,7 @@ def ingest(lake: Lake, spec: ModelSpec, day: date) -> IngestResult:
             uri = lake.partition_uri("raw", spec.source.dataset, day)
             raise PartitionMissingError(f"model {spec.name!r}: no raw partition for {day} at {uri}")
         path = lake.partition_path("raw", spec.source.dataset, day)
-        table = lake.read_table(path)  # fails clearly on a corrupt file
-        written[spec.source.dataset] = PartitionInfo(
-            uri=lake.uri(path), rows=table.num_rows, sha256=lake.sha256(path), bytes=0
-        )
+        written[spec.source.dataset] = lake.describe(path)  # fails clearly on a corrupt file
     # The model's own dataset first: its row count is the headline number.
     ordered = {spec.source.dataset: written.pop(spec.source.dataset), **written}
     return IngestResult(model=spec.name, day=day, partitions=ordered)

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.errors import PartitionMissingError, PipelineError
+from pipelines.errors import CorruptPartitionError, PartitionMissingError, PipelineError
 from pipelines.features import build_features, select_features
 from pipelines.ingest import ingest
 from pipelines.sources.synthetic import generate_day
-from pipelines.spec import LEAKY_COLUMNS, DriftEvent, SyntheticOptions
+from pipelines.spec import LEAKY_COLUMNS, DriftEvent, SyntheticOptions, parse_spec
 
 pytestmark = pytest.mark.unit
 JAN1, JAN2 = date(2013, 1, 1), date(2013, 1, 2)
@@ -132,3 +132,27 @@ def test_null_spike_new_category_and_schema_breaks():
     assert "num_4" not in dropped.columns
     _, renamed = drifted("schema_break", columns=["num_4"], mode="rename")
     assert "num_4_renamed" in renamed.columns
+
+
+def lake_spec(flight_spec):
+    data = flight_spec.model_dump(mode="json")
+    data["source"] = {"kind": "lake", "dataset": "landed"}
+    return parse_spec(data, "lake spec")
+
+
+def test_lake_source_describes_what_another_system_landed(lake, flight_spec):
+    spec = lake_spec(flight_spec)
+    with pytest.raises(PartitionMissingError, match="no raw partition for 2013-01-01"):
+        ingest(lake, spec, JAN1)
+    lake.write_partition(pd.DataFrame({"flight_id": ["a", "b"]}), "raw", "landed", JAN1)
+    info = ingest(lake, spec, JAN1).partitions["landed"]
+    assert (info.rows, info.bytes > 0, len(info.sha256)) == (2, True, 64)
+
+
+def test_lake_source_rejects_a_corrupt_landed_file(lake, flight_spec):
+    path = lake.partition_path("raw", "landed", JAN1)
+    lake.write_partition(pd.DataFrame({"x": [1]}), "raw", "landed", JAN1)
+    with open(path, "wb") as handle:
+        handle.write(b"not parquet")
+    with pytest.raises(CorruptPartitionError, match="raw/landed/date=2013-01-01"):
+        ingest(lake, lake_spec(flight_spec), JAN1)
