@@ -73,12 +73,14 @@ def prepare(lake_root: str, rows: int, tracking: str) -> None:
     from pipelines.features import build_features
     from pipelines.ingest import ingest
     from pipelines.storage import Lake
+    from pipelines.validate import validate_day
 
     MlflowClient(tracking).search_experiments()  # create the store once, as a deployment has
     spec, lake = bench_spec(rows // DAYS), Lake(lake_root)
     for i in range(DAYS + 1):
         day = FIRST + timedelta(days=i)
         ingest(lake, spec, day)
+        validate_day(lake, spec, day)
         if i < DAYS:
             build_features(lake, spec, day)
 

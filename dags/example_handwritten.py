@@ -11,7 +11,14 @@ from airflow.sdk import DAG
 
 from mlops import settings
 from mlops.factory import default_args
-from mlops.tasks import DATE_PARAM, date_param, features_task, ingest_task, train_task
+from mlops.tasks import (
+    DATE_PARAM,
+    date_param,
+    features_task,
+    ingest_task,
+    train_task,
+    validate_task,
+)
 from pipelines.spec import load_spec
 
 spec = load_spec(settings.models_dir() / "flight_delay.yaml")
@@ -27,4 +34,5 @@ with DAG(
     tags=["mlops", "example", f"model:{spec.name}"],
     params={DATE_PARAM: date_param()},
 ):
-    train_task(spec)(features_task(spec)(ingest_task(spec)()))
+    validated = validate_task(spec)(ingest_task(spec)())
+    train_task(spec)(features_task(spec)(validated))

@@ -1,7 +1,12 @@
 """One CLI for every step, so a Kubernetes pod, a shell and an Airflow task run the same code.
 
     python -m pipelines init-model --name NAME --sample FILE --label COLUMN
-    python -m pipelines ingest|features|train --model NAME --date YYYY-MM-DD [--output FILE]
+    python -m pipelines ingest|validate|features|train --model NAME --date D [--output FILE]
+    python -m pipelines validate --model NAME --input URI [--date D] [--labels]
+
+``validate --input`` checks any file against the model's contract without moving it and
+exits 1 when the verdict is ``block``; ``validate --date`` is the DAG's step (landing -> raw or
+quarantine).
 
 Settings come from flags or the environment: ``MLOPS_MODELS_DIR``, ``MLOPS_LAKE_URI``,
 ``MLFLOW_TRACKING_URI``, ``MLOPS_ARTIFACT_ROOT``; S3 credentials and ``AWS_ENDPOINT_URL`` are
@@ -44,10 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--out", type=Path, default=None, help="folder (default: models dir)")
     init.add_argument("--force", action="store_true", help="overwrite an existing spec")
 
-    for step in ("ingest", "features", "train"):
+    for step in ("ingest", "validate", "features", "train"):
         sub = commands.add_parser(step, help=f"run the {step} step for one model and date")
         sub.add_argument("--model", required=True)
-        sub.add_argument("--date", required=True, type=date.fromisoformat)
+        sub.add_argument("--date", required=step != "validate", type=date.fromisoformat)
+        if step == "validate":
+            sub.add_argument("--input", default=None, help="check this file only (any URI)")
+            sub.add_argument("--labels", action="store_true", help="the file holds labels")
         sub.add_argument("--models-dir", type=Path, default=None)
         sub.add_argument("--lake", default=None, help="lake root URI (default $MLOPS_LAKE_URI)")
         sub.add_argument("--output", type=Path, default=None, help="also write the JSON here")
@@ -64,6 +72,12 @@ def _run_step(args: argparse.Namespace) -> dict[str, Any]:
     from pipelines.storage import Lake
 
     spec = load_spec(_models_dir(args) / f"{args.model}.yaml")
+    if args.command == "validate" and args.input:
+        from pipelines.validate import validate_file
+
+        return validate_file(spec, args.input, args.date, "labels" if args.labels else "batch")
+    if args.date is None:
+        raise SpecError(f"{args.command}: --date is required (or --input for one file)")
     lake_root = args.lake or os.environ.get("MLOPS_LAKE_URI")
     if not lake_root:
         raise SpecError("no lake: pass --lake or set MLOPS_LAKE_URI")
@@ -72,6 +86,13 @@ def _run_step(args: argparse.Namespace) -> dict[str, Any]:
         from pipelines.ingest import ingest
 
         return ingest(lake, spec, args.date).to_dict()
+    if args.command == "validate":
+        from pipelines.profile import champion_learned_suite
+        from pipelines.validate import validate_day
+
+        tracking = os.environ.get("MLFLOW_TRACKING_URI")
+        learned = champion_learned_suite(tracking, spec) if tracking else None
+        return validate_day(lake, spec, args.date, learned=learned).to_dict()
     if args.command == "features":
         from pipelines.features import build_features
 
@@ -113,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     output = getattr(args, "output", None)
     try:
         payload = {"status": "done", **action(args)}
-        code = 0
+        code = EXIT_FAILED if payload["status"] == "block" else 0
     except (PartitionMissingError, NotEnoughDataError) as exc:
         payload, code = {"status": "skipped", "reason": str(exc)}, EXIT_SKIPPED
     except SpecError as exc:
@@ -121,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         payload, code = {"status": "failed", "reason": str(exc)}, EXIT_FAILED
     if code:
-        sys.stderr.write(f"{args.command}: {payload['reason']}\n")
+        reason = payload.get("reason") or "; ".join(payload.get("reasons", [])) or payload["status"]
+        sys.stderr.write(f"{args.command}: {reason}\n")
     _emit(payload, output)
     return code

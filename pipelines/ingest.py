@@ -1,4 +1,8 @@
-"""Ingest: land what the source delivers on night D in the lake's ``raw`` zone."""
+"""Ingest: land what the source delivers on night D in the lake's ``landing`` zone.
+
+Nothing reads ``landing`` except validation, which moves each delivery to ``raw`` (clean)
+or ``quarantine`` (pipelines/validate.py).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from pipelines.errors import PartitionMissingError
+from pipelines.errors import CorruptPartitionError, PartitionMissingError
 from pipelines.sources import get_source, labels_dataset
 from pipelines.spec import ModelSpec
 from pipelines.storage import Lake, PartitionInfo
+
+LANDING = "landing"
 
 
 @dataclass(frozen=True)
@@ -47,13 +53,28 @@ def ingest(lake: Lake, spec: ModelSpec, day: date) -> IngestResult:
     written: dict[str, PartitionInfo] = {}
     for dataset, frame in delivered.items():
         target_day = label_day if dataset == labels_dataset(spec) else day
-        written[dataset] = lake.write_partition(frame, "raw", dataset, target_day)
+        written[dataset] = lake.write_partition(frame, LANDING, dataset, target_day)
     if spec.source.dataset not in written:  # a source another system writes
-        if not lake.exists("raw", spec.source.dataset, day):
-            uri = lake.partition_uri("raw", spec.source.dataset, day)
-            raise PartitionMissingError(f"model {spec.name!r}: no raw partition for {day} at {uri}")
-        path = lake.partition_path("raw", spec.source.dataset, day)
-        written[spec.source.dataset] = lake.describe(path)  # fails clearly on a corrupt file
+        written[spec.source.dataset] = _delivered_elsewhere(lake, spec, day)
     # The model's own dataset first: its row count is the headline number.
     ordered = {spec.source.dataset: written.pop(spec.source.dataset), **written}
     return IngestResult(model=spec.name, day=day, partitions=ordered)
+
+
+def _delivered_elsewhere(lake: Lake, spec: ModelSpec, day: date) -> PartitionInfo:
+    """The landed (or already validated) partition another system wrote for D.
+
+    A file that is not readable Parquet is reported with ``rows=-1``: it is validation's to
+    quarantine with its reason, not ingest's to reject.
+    """
+    dataset = spec.source.dataset
+    for zone in (LANDING, "raw"):
+        if lake.exists(zone, dataset, day):
+            path = lake.partition_path(zone, dataset, day)
+            try:
+                return lake.describe(path)
+            except CorruptPartitionError:
+                size = int(lake.fs.size(path))
+                return PartitionInfo(lake.uri(path), rows=-1, sha256=lake.sha256(path), bytes=size)
+    uri = lake.partition_uri(LANDING, dataset, day)
+    raise PartitionMissingError(f"model {spec.name!r}: nothing delivered for {day} at {uri}")

@@ -22,6 +22,7 @@ from pipelines.errors import SpecError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
 FeatureType = Literal["numeric", "categorical", "boolean"]
+Severity = Literal["warn", "block", "drop_rows"]
 Algorithm = Literal["lightgbm", "sklearn_hgb", "sklearn_logreg", "torch_mlp"]
 
 # Columns each built-in source knows only after the outcome: never allowed as features.
@@ -32,6 +33,38 @@ LEAKY_COLUMNS: dict[str, frozenset[str]] = {
     "synthetic": frozenset({"target", "target_class"}),
     "lake": frozenset(),
 }
+
+
+# Validation reason codes (pipelines/checks.py). Row-level checks can drop the failing rows;
+# table-level ones can only warn or block. Unreadable files always block.
+ROW_CHECKS = frozenset(
+    {
+        "null_key",
+        "null_timestamp",
+        "duplicate_key",
+        "out_of_range",
+        "unseen_category",
+        "timestamp_outside_partition",
+        "timestamp_in_future",
+        "null_label",
+        "label_out_of_domain",
+        "learned_out_of_range",
+        "learned_unseen_category",
+    }
+)
+TABLE_CHECKS = frozenset(
+    {
+        "missing_column",
+        "extra_column",
+        "renamed_column",
+        "type_mismatch",
+        "row_count",
+        "null_share",
+        "stale_batch",
+        "feature_equals_label",
+    }
+)
+ALWAYS_BLOCK = frozenset({"empty_file", "not_parquet", "corrupt_parquet", "too_many_rows_dropped"})
 
 
 class _Strict(BaseModel):
@@ -149,6 +182,64 @@ class DriftSpec(_Strict):
     share_of_drifted_columns: Annotated[float, Field(gt=0, le=1)] = 0.3
 
 
+class ColumnRule(_Strict):
+    """Declared expectations for one delivered column (a feature, the label or any raw column)."""
+
+    min: float | None = None
+    max: float | None = None
+    domain: list[str | int | bool] | None = None
+    max_null_share: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class LearnedChecksSpec(_Strict):
+    """Ranges and domains profiled from the champion's training data, widened by ``tolerance``."""
+
+    enabled: bool = False
+    tolerance: Annotated[float, Field(ge=0)] = 0.1
+    severity: Severity = "warn"
+
+
+class ValidationSpec(_Strict):
+    """The data contract every delivered partition must meet (see pipelines/checks.py).
+
+    ``severity`` overrides the default of a check code: ``block`` for table-level codes,
+    ``drop_rows`` for row-level codes, ``warn`` for learned ones. Rows failing ``drop_rows``
+    checks go to quarantine; above ``max_drop_share`` of the batch the whole batch blocks.
+    """
+
+    min_rows: Annotated[int, Field(ge=0)] = 1
+    max_rows: Annotated[int, Field(ge=1)] | None = None
+    max_null_share: Annotated[float, Field(ge=0, le=1)] = 0.1
+    max_drop_share: Annotated[float, Field(ge=0, le=1)] = 0.05
+    leakage_agreement: Annotated[float, Field(gt=0.5, le=1)] = 0.999
+    columns: dict[str, ColumnRule] = Field(default_factory=dict)
+    severity: dict[str, Severity] = Field(default_factory=dict)
+    learned: LearnedChecksSpec = Field(default_factory=LearnedChecksSpec)
+
+    @field_validator("severity")
+    @classmethod
+    def _known_codes(cls, value: dict[str, Severity]) -> dict[str, Severity]:
+        for code, severity in value.items():
+            if code in ALWAYS_BLOCK:
+                raise ValueError(
+                    f"{code!r} always blocks: a batch that cannot be read is never used"
+                )
+            if code not in ROW_CHECKS | TABLE_CHECKS:
+                known = ", ".join(sorted(ROW_CHECKS | TABLE_CHECKS))
+                raise ValueError(f"unknown check code {code!r}; known: {known}")
+            if severity == "drop_rows" and code in TABLE_CHECKS:
+                raise ValueError(f"{code!r} is a table-level check: use 'warn' or 'block'")
+        return value
+
+    def severity_of(self, code: str) -> Severity:
+        """The configured severity of a check code, else its default."""
+        if code in self.severity:
+            return self.severity[code]
+        if code.startswith("learned_"):
+            return self.learned.severity
+        return "drop_rows" if code in ROW_CHECKS else "block"
+
+
 class PromotionSpec(_Strict):
     """How a challenger that passed the gates becomes champion (see DESIGN.md)."""
 
@@ -215,6 +306,7 @@ class ModelSpec(_Strict):
     slices: list[str] = Field(default_factory=list)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     gates: GateSpec
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
     drift: DriftSpec = Field(default_factory=DriftSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     schedules: SchedulesSpec
@@ -245,6 +337,9 @@ class ModelSpec(_Strict):
                 )
             if feature.name in reserved:
                 yield f"{where}: {feature.name!r} is {reserved[feature.name]}, not a feature"
+        for name, rule in self.validation.columns.items():
+            if rule.min is not None and rule.max is not None and rule.min > rule.max:
+                yield f"validation.columns.{name}: min {rule.min} is above max {rule.max}"
         for i, column in enumerate(self.slices):
             if column not in seen:
                 yield f"slices[{i}]: {column!r} is not a declared feature"

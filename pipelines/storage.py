@@ -127,6 +127,10 @@ class Lake:
     def partition_uri(self, zone: str, dataset: str, day: date) -> str:
         return self.uri(self.partition_path(zone, dataset, day))
 
+    def path(self, path_in_lake: str) -> str:
+        """The internal path of a lake-relative path such as ``validation/x/date=D/r.json``."""
+        return f"{self._base}/{path_in_lake}"
+
     # ---------------------------------------------------------------- reads
     def exists(self, zone: str, dataset: str, day: date) -> bool:
         path = self.partition_path(zone, dataset, day)
@@ -170,6 +174,14 @@ class Lake:
             size = int(self.fs.size(path))
         return PartitionInfo(uri=uri, rows=rows, sha256=self.sha256(path), bytes=size)
 
+    def column_names(self, path: str) -> list[str]:
+        """The columns of a published file, from its footer."""
+        uri = self.uri(path)
+        with _storage_errors(uri):
+            self._require(path)
+            with _parquet_errors(uri), self.fs.open(path, "rb") as handle:
+                return list(pq.ParquetFile(handle).schema_arrow.names)
+
     def _require(self, path: str) -> None:
         if not self.fs.exists(path):
             raise PartitionMissingError(f"{self.uri(path)}: partition does not exist")
@@ -184,21 +196,64 @@ class Lake:
     ) -> PartitionInfo:
         """Write (or overwrite) one partition atomically; re-runs replace it whole."""
         # Pandas metadata embeds nothing run-specific, so the same frame gives the same bytes.
+        return self.write_file(frame, self.partition_path(zone, dataset, day))
+
+    def write_file(self, frame: pd.DataFrame | pa.Table, path: str) -> PartitionInfo:
+        """Write (or overwrite) one Parquet file at an internal path, atomically."""
         if isinstance(frame, pd.DataFrame):
             frame = pa.Table.from_pandas(frame, preserve_index=False)
-        return self._publish(self.partition_path(zone, dataset, day), frame)
+        return self._publish(path, frame)
 
     def write_json(self, payload: Any, path_in_lake: str) -> str:
         """Write a small JSON document (reports, manifests) atomically; returns its URI."""
         data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
-        path = f"{self._base}/{path_in_lake}"
+        return self.write_bytes(data, path_in_lake)
+
+    def write_bytes(self, data: bytes, path_in_lake: str) -> str:
+        """Write a small document (JSON, HTML, text) atomically; returns its URI."""
+        path = self.path(path_in_lake)
         self._publish_bytes(path, data)
         return self.uri(path)
 
     def read_json(self, path_in_lake: str) -> Any:
-        path = f"{self._base}/{path_in_lake}"
+        path = self.path(path_in_lake)
         with _storage_errors(self.uri(path)), self.fs.open(path, "rb") as handle:
             return json.loads(handle.read())
+
+    def exists_path(self, path_in_lake: str) -> bool:
+        path = self.path(path_in_lake)
+        with _storage_errors(self.uri(path)):
+            return bool(self.fs.exists(path))
+
+    def list_paths(self, prefix_in_lake: str) -> list[str]:
+        """Lake-relative paths of the files under a folder, sorted ([] when it is absent)."""
+        base = self.path(prefix_in_lake)
+        with _storage_errors(self.uri(base)):
+            if not self.fs.exists(base):
+                return []
+            found = self.fs.find(base)
+        return sorted(name[len(self._base) + 1 :] for name in found)
+
+    def move(self, src: str, dst: str) -> None:
+        """Move one published file to another path (rename locally, copy + delete on S3).
+
+        The target appears whole or not at all; a crash between copy and delete leaves the
+        file in both places, never in neither.
+        """
+        with _storage_errors(self.uri(src)):
+            self._require(src)
+            if self.is_local:
+                os.makedirs(dst.rsplit("/", 1)[0], exist_ok=True)
+                os.replace(src, dst)
+                return
+            self.fs.copy(src, dst)
+            self.fs.rm_file(src)
+
+    def delete(self, path: str) -> None:
+        """Remove one file if it exists."""
+        with _storage_errors(self.uri(path)):
+            if self.fs.exists(path):
+                self.fs.rm_file(path)
 
     def _publish(self, path: str, table: pa.Table) -> PartitionInfo:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=self._local_tmp_dir(path))

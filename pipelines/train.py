@@ -31,6 +31,7 @@ from pipelines.dataset import (
 from pipelines.gate import evaluate_gate
 from pipelines.model import CODE_PATH, as_model_input, model_requirements, write_artifacts
 from pipelines.plots import log_plots
+from pipelines.profile import LEARNED_SUITE_ARTIFACT, LEARNED_SUITE_TAG, learned_suite
 from pipelines.registry import CHAMPION, alias_version, apply_gate, check_reachable, gate_tags
 from pipelines.spec import ModelSpec
 from pipelines.storage import Lake
@@ -176,6 +177,8 @@ def train(
         mlflow.log_dict(_lineage(window, spec, levels), "lineage.json")
         mlflow.log_dict(decision.to_dict(), "gate.json")
         mlflow.log_dict(fitted.importance(), "importance.json")
+        mlflow.log_dict(learned_suite(split.train, spec), LEARNED_SUITE_ARTIFACT)
+        validation = _log_validation(lake, spec, day)
         log_plots(fitted.importance(), spec.label.task, y_holdout, predicted)
         model_uri = _log_model(fitted, spec, levels, split.holdout)
         version = mlflow.register_model(
@@ -186,6 +189,8 @@ def train(
                 **gate_tags(decision),
                 f"{TAG_PREFIX}run_id": run.info.run_id,
                 f"{TAG_PREFIX}lineage_uri": f"runs:/{run.info.run_id}/lineage.json",
+                LEARNED_SUITE_TAG: f"runs:/{run.info.run_id}/{LEARNED_SUITE_ARTIFACT}",
+                **validation,
             },
         )
     alias = apply_gate(
@@ -208,6 +213,33 @@ def train(
         reused=False,
         **sizes,
     )
+
+
+def _log_validation(lake: Lake, spec: ModelSpec, day: date) -> dict[str, str]:
+    """Log the day's validation verdict with the run; returns the tags that flag it."""
+    import mlflow
+
+    from pipelines.validate import ValidationResult, result_path
+
+    path = result_path(spec.source.dataset, day)
+    if not lake.exists_path(path):
+        return {f"{TAG_PREFIX}validation.status": "not_validated"}
+    result = ValidationResult.from_dict(lake.read_json(path))
+    mlflow.log_dict(result.to_dict(), "validation/result.json")
+    report = path.rsplit("/", 1)[0] + "/report.html"
+    if lake.exists_path(report):
+        with lake.fs.open(lake.path(report), "rb") as handle:
+            mlflow.log_text(handle.read().decode(), "validation/report.html")
+    tags = {
+        f"{TAG_PREFIX}validation.status": result.status,
+        f"{TAG_PREFIX}validation.uri": lake.uri(lake.path(path)),
+    }
+    if result.reason_codes:
+        tags[f"{TAG_PREFIX}validation.reason_codes"] = ",".join(result.reason_codes)
+    if result.accepted_by:
+        tags[f"{TAG_PREFIX}validation.accepted_by"] = result.accepted_by
+    mlflow.set_tags(tags)
+    return tags
 
 
 def _champion_predictions(client: Any, spec: ModelSpec, rows: pd.DataFrame) -> np.ndarray | None:

@@ -101,11 +101,19 @@ def tracking_uri(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
-def replay(lake, spec, days) -> None:
-    """Ingest and build features for each day, as the nightly DAG would."""
-    from pipelines.features import build_features
+def deliver(lake, spec, day):
+    """Ingest night D and validate it (landing -> raw or quarantine), as the DAG would."""
     from pipelines.ingest import ingest
+    from pipelines.validate import validate_day
+
+    ingest(lake, spec, day)
+    return validate_day(lake, spec, day)
+
+
+def replay(lake, spec, days) -> None:
+    """Ingest, validate and build features for each day, as the nightly DAG would."""
+    from pipelines.features import build_features
 
     for day in days:
-        ingest(lake, spec, day)
+        deliver(lake, spec, day)
         build_features(lake, spec, day)

@@ -14,7 +14,14 @@ from zoneinfo import ZoneInfo
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
 from mlops import settings
-from mlops.tasks import DATE_PARAM, date_param, features_task, ingest_task, train_task
+from mlops.tasks import (
+    DATE_PARAM,
+    date_param,
+    features_task,
+    ingest_task,
+    train_task,
+    validate_task,
+)
 from pipelines.errors import SpecError
 from pipelines.spec import ModelSpec, load_specs
 
@@ -37,7 +44,7 @@ def _midnight(day: date, tz: str) -> datetime:
 
 
 def training_dag(spec: ModelSpec) -> DAG:
-    """``<model>__training``: ingest -> features -> train, nightly on the spec's cron.
+    """``<model>__training``: ingest -> validate -> features -> train, on the spec's cron.
 
     Each run covers one day (its data interval): the run with logical date D processes the
     partition of D after D is over, so backfills replay dates exactly.
@@ -56,7 +63,8 @@ def training_dag(spec: ModelSpec) -> DAG:
         tags=["mlops", f"model:{spec.name}", "training", *spec.tags],
         params={DATE_PARAM: date_param()},
     ) as dag:
-        train_task(spec)(features_task(spec)(ingest_task(spec)()))
+        ingested = ingest_task(spec)()
+        train_task(spec)(features_task(spec)(validate_task(spec)(ingested)))
     return dag
 
 

@@ -74,10 +74,9 @@ def _emit(context: dict[str, Any], asset: Any, extra: dict[str, Any]) -> None:
 
 
 def ingest_task(spec: ModelSpec) -> Any:
-    """Land night D's deliveries in ``raw/``; skip with the reason when D has no data."""
-    asset = raw_asset(spec)
+    """Land night D's deliveries in ``landing/``; skip with the reason when D has no data."""
 
-    @task(task_id="ingest", outlets=[asset])
+    @task(task_id="ingest")
     def ingest(**context: Any) -> dict[str, Any]:
         from pipelines.ingest import ingest as run_ingest
 
@@ -85,22 +84,54 @@ def ingest_task(spec: ModelSpec) -> Any:
         with step_errors(spec, "ingest", day):
             result = run_ingest(settings.open_lake(), spec, day)
         log.info("ingested %s rows for %s on %s", result.rows, spec.name, day)
-        payload = result.to_dict()
-        _emit(context, asset, {"date": payload["date"], "rows": payload["rows"]})
-        return payload
+        return result.to_dict()
 
     return ingest
 
 
+def validate_task(spec: ModelSpec) -> Any:
+    """The data gate: move night D's deliveries to ``raw/`` or ``quarantine/``.
+
+    A blocked batch skips this task and everything downstream for the date, with the reasons
+    and the quarantine location in the skip message; warnings and dropped rows are logged and
+    travel with the data to training (tags on the model version).
+    """
+    asset = raw_asset(spec)
+
+    @task(task_id="validate", outlets=[asset])
+    def validate(ingested: dict[str, Any], **context: Any) -> dict[str, Any]:
+        from pipelines.profile import champion_learned_suite
+        from pipelines.validate import validate_day
+
+        day = date.fromisoformat(ingested["date"])
+        with step_errors(spec, "validate", day):
+            learned = champion_learned_suite(settings.tracking_uri(), spec)
+            verdict = validate_day(settings.open_lake(), spec, day, learned=learned)
+        for result in filter(None, (verdict.batch, verdict.labels)):
+            log.info("%s\n  report: %s", result.summary(), result.report_uri)
+        if verdict.blocked:
+            batch = verdict.batch
+            raise AirflowSkipException(
+                f"{spec.name} {day}: batch blocked by validation "
+                f"({', '.join(batch.reason_codes)}) and moved to {batch.quarantine_uri}; "
+                f"review it with the mlops__quarantine_review DAG. {batch.summary()}"
+            )
+        payload = verdict.to_dict()
+        _emit(context, asset, {"date": payload["date"], "status": payload["status"]})
+        return payload
+
+    return validate
+
+
 def features_task(spec: ModelSpec) -> Any:
-    """Build the spec's features partition for the ingested date."""
+    """Build the spec's features partition for the validated date."""
     asset = features_asset(spec)
 
     @task(task_id="features", outlets=[asset])
-    def features(ingested: dict[str, Any], **context: Any) -> dict[str, Any]:
+    def features(validated: dict[str, Any], **context: Any) -> dict[str, Any]:
         from pipelines.features import build_features
 
-        day = date.fromisoformat(ingested["date"])
+        day = date.fromisoformat(validated["date"])
         with step_errors(spec, "features", day):
             result = build_features(settings.open_lake(), spec, day)
         log.info(

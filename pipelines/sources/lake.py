@@ -1,7 +1,9 @@
-"""Data that another system already lands in the lake (``raw/<dataset>/date=D``).
+"""Data that another system lands in the lake (``landing/<dataset>/date=D/part-0.parquet``).
 
-Ingest delivers nothing itself: it confirms the partition for D has arrived and is readable.
-Labels, when they come, land in ``raw/<dataset>_labels/date=<event date>``.
+Ingest delivers nothing itself: it confirms the partition for D has arrived. Labels, when they
+come, land in ``landing/<dataset>_labels/date=<event date>``. The delivered columns must be the
+spec's key, timestamp and features (set ``validation.severity.extra_column: warn`` to allow
+more).
 """
 
 from __future__ import annotations
@@ -10,15 +12,22 @@ from datetime import date
 
 import pandas as pd
 
+from pipelines.checks import Family
+from pipelines.sources import spec_schema
 from pipelines.spec import ModelSpec
 from pipelines.storage import Lake
 
 
 class LakeSource:
-    """A source whose raw partitions are written by someone else."""
+    """A source whose partitions are written by someone else."""
+
+    context_datasets: tuple[str, ...] = ()
 
     def deliver(self, spec: ModelSpec, day: date) -> dict[str, pd.DataFrame]:
         return {}
 
     def feature_frame(self, lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame:
         return lake.read_partition("raw", spec.source.dataset, day)
+
+    def raw_schema(self, spec: ModelSpec) -> dict[str, Family]:
+        return spec_schema(spec)

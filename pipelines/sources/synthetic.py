@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from pipelines.checks import Family
 from pipelines.sources import labels_dataset
 from pipelines.spec import DriftEvent, ModelSpec, SyntheticOptions
 from pipelines.storage import Lake
@@ -112,6 +113,8 @@ def _inject_data_faults(
 class SyntheticSource:
     """Delivers generated days: features of D on night D, labels of D - delay with them."""
 
+    context_datasets: tuple[str, ...] = ()
+
     def deliver(self, spec: ModelSpec, day: date) -> dict[str, pd.DataFrame]:
         options = self._options(spec)
         label = label_column(spec.label.task)
@@ -125,6 +128,13 @@ class SyntheticSource:
 
     def feature_frame(self, lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame:
         return lake.read_partition("raw", spec.source.dataset, day)
+
+    def raw_schema(self, spec: ModelSpec) -> dict[str, Family]:
+        options = self._options(spec)
+        schema: dict[str, Family] = {"entity_id": "key", "event_time": "timestamp"}
+        schema.update({column: "numeric" for column in numeric_columns(options)})
+        schema.update({column: "categorical" for column in categorical_columns(options)})
+        return schema
 
     @staticmethod
     def _options(spec: ModelSpec) -> SyntheticOptions:

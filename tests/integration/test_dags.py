@@ -48,7 +48,12 @@ def test_every_dag_has_owner_tags_retries_and_a_doc(airflow_db):
 
 def test_training_dag_shape_and_schedule(airflow_db):
     dag = dagbag().dags["flight_delay__training"]
-    assert [t.task_id for t in dag.topological_sort()] == ["ingest", "features", "train"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "ingest",
+        "validate",
+        "features",
+        "train",
+    ]
     assert dag.max_active_runs == 1
     assert dag.catchup is False
     assert (dag.timetable.expression, str(dag.timetable.timezone)) == (

@@ -14,6 +14,7 @@ from pipelines.errors import StorageUnavailableError
 from pipelines.features import build_features
 from pipelines.ingest import ingest
 from pipelines.storage import Lake
+from pipelines.validate import validate_day
 
 pytestmark = pytest.mark.integration
 DAY = date(2013, 1, 2)
@@ -76,10 +77,14 @@ def test_ingest_and_features_round_trip_on_s3(aws_default, flight_spec):
 
     lake = open_lake(f"s3://{BUCKET}/lake")
     written = ingest(lake, flight_spec, DAY)
-    built = build_features(lake, flight_spec, DAY)
     assert written.partitions["flights"].uri == (
+        f"s3://{BUCKET}/lake/landing/flights/date=2013-01-02/part-0.parquet"
+    )
+    verdict = validate_day(lake, flight_spec, DAY)
+    assert verdict.batch.published_uri == (
         f"s3://{BUCKET}/lake/raw/flights/date=2013-01-02/part-0.parquet"
     )
+    built = build_features(lake, flight_spec, DAY)
     assert lake.list_dates("features", "flight_delay") == [DAY]
     frame = lake.read_partition("features", "flight_delay", DAY)
     assert len(frame) == built.partition.rows == 943
@@ -97,6 +102,7 @@ def test_same_bytes_locally_and_on_s3(aws_default, flight_spec, tmp_path):
     built = []
     for lake in (open_lake(f"s3://{BUCKET}/same"), Lake(str(tmp_path / "lake"))):
         ingest(lake, flight_spec, DAY)
+        validate_day(lake, flight_spec, DAY)
         built.append(build_features(lake, flight_spec, DAY).partition.sha256)
     assert built[0] == built[1]
 
@@ -117,5 +123,5 @@ def test_unreachable_s3_fails_clearly_after_retries(flight_spec):
     with pytest.raises(StorageUnavailableError) as caught:
         ingest(lake, flight_spec, DAY)
     message = str(caught.value)
-    assert f"s3://{BUCKET}/lake/raw/flights/date=2013-01-02" in message
+    assert f"s3://{BUCKET}/lake/landing/flights/date=2013-01-02" in message
     assert "unreachable after retries" in message and "aws_default" in message

@@ -35,7 +35,12 @@ def test_two_nights_of_flights_ingest_build_and_train(isolated_stores):
     # Night of Jan 1 (the data interval that starts Jan 1, 02:00 New York): no labels yet.
     first = dag.test(logical_date=datetime(2013, 1, 2, 7, 0, tzinfo=UTC))
     assert str(first.state) == "success"
-    assert states(first) == {"ingest": "success", "features": "success", "train": "skipped"}
+    assert states(first) == {
+        "ingest": "success",
+        "validate": "success",
+        "features": "success",
+        "train": "skipped",
+    }
 
     # Night of Jan 2, chosen with the trigger-form Param: trains on Jan 1's labels.
     second = dag.test(run_conf={"partition_date": "2013-01-02"})

@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.errors import CorruptPartitionError, PartitionMissingError, PipelineError
+from pipelines.errors import PartitionMissingError, PipelineError
 from pipelines.features import build_features, select_features
 from pipelines.ingest import ingest
 from pipelines.sources.synthetic import generate_day
 from pipelines.spec import LEAKY_COLUMNS, DriftEvent, SyntheticOptions, parse_spec
+from tests.conftest import deliver
 
 pytestmark = pytest.mark.unit
 JAN1, JAN2 = date(2013, 1, 1), date(2013, 1, 2)
@@ -24,15 +25,15 @@ def test_flights_night_delivers_schedule_weather_and_yesterdays_labels(lake, fli
     second = ingest(lake, flight_spec, JAN2)
     assert set(second.partitions) == {"flights", "weather", "planes", "flights_labels"}
     assert second.rows == second.partitions["flights"].rows == 943
-    labels = lake.read_partition("raw", "flights_labels", JAN1)  # labels of Jan 1, by event date
-    flights = lake.read_partition("raw", "flights", JAN1)
+    labels = lake.read_partition("landing", "flights_labels", JAN1)  # by event date
+    flights = lake.read_partition("landing", "flights", JAN1)
     assert set(labels["flight_id"]) == set(flights["flight_id"])
     assert set(labels["is_late"].unique()) <= {0, 1}
     assert flights["flight_id"].is_unique
 
 
 def test_no_outcome_column_reaches_raw_or_features(lake, flight_spec):
-    ingest(lake, flight_spec, JAN1)
+    deliver(lake, flight_spec, JAN1)
     build_features(lake, flight_spec, JAN1)
     leaky = LEAKY_COLUMNS["nycflights13"]
     raw = lake.read_partition("raw", "flights", JAN1)
@@ -47,7 +48,7 @@ def test_no_outcome_column_reaches_raw_or_features(lake, flight_spec):
 
 
 def test_features_join_weather_and_planes(lake, flight_spec):
-    ingest(lake, flight_spec, JAN1)
+    deliver(lake, flight_spec, JAN1)
     build_features(lake, flight_spec, JAN1)
     features = lake.read_partition("features", "flight_delay", JAN1)
     assert features["temp"].notna().mean() > 0.95
@@ -57,7 +58,7 @@ def test_features_join_weather_and_planes(lake, flight_spec):
 
 
 def test_features_are_deterministic_to_the_byte(lake, flight_spec):
-    ingest(lake, flight_spec, JAN2)
+    deliver(lake, flight_spec, JAN2)
     first = build_features(lake, flight_spec, JAN2)
     second = build_features(lake, flight_spec, JAN2)
     assert first.partition.sha256 == second.partition.sha256
@@ -66,7 +67,7 @@ def test_features_are_deterministic_to_the_byte(lake, flight_spec):
 def test_date_outside_the_data_is_a_clear_skip(lake, flight_spec):
     with pytest.raises(PartitionMissingError, match="no data for 2014-02-01"):
         ingest(lake, flight_spec, date(2014, 2, 1))
-    assert lake.list_dates("raw", "flights") == []
+    assert lake.list_dates("landing", "flights") == []
 
 
 def test_features_without_raw_partition_skip(lake, flight_spec):
@@ -94,8 +95,8 @@ def test_synthetic_days_are_seeded_and_sized(synthetic_spec):
 def test_synthetic_labels_match_the_features_delivered_the_night_before(lake, synthetic_spec):
     ingest(lake, synthetic_spec, JAN1)
     ingest(lake, synthetic_spec, JAN2)
-    features = lake.read_partition("raw", "demand_events", JAN1)
-    labels = lake.read_partition("raw", "demand_events_labels", JAN1)
+    features = lake.read_partition("landing", "demand_events", JAN1)
+    labels = lake.read_partition("landing", "demand_events_labels", JAN1)
     assert "target" not in features.columns
     assert set(labels["entity_id"]) == set(features["entity_id"])
 
@@ -142,17 +143,17 @@ def lake_spec(flight_spec):
 
 def test_lake_source_describes_what_another_system_landed(lake, flight_spec):
     spec = lake_spec(flight_spec)
-    with pytest.raises(PartitionMissingError, match="no raw partition for 2013-01-01"):
+    with pytest.raises(PartitionMissingError, match="nothing delivered for 2013-01-01"):
         ingest(lake, spec, JAN1)
-    lake.write_partition(pd.DataFrame({"flight_id": ["a", "b"]}), "raw", "landed", JAN1)
+    lake.write_partition(pd.DataFrame({"flight_id": ["a", "b"]}), "landing", "landed", JAN1)
     info = ingest(lake, spec, JAN1).partitions["landed"]
     assert (info.rows, info.bytes > 0, len(info.sha256)) == (2, True, 64)
 
 
-def test_lake_source_rejects_a_corrupt_landed_file(lake, flight_spec):
-    path = lake.partition_path("raw", "landed", JAN1)
-    lake.write_partition(pd.DataFrame({"x": [1]}), "raw", "landed", JAN1)
+def test_lake_source_leaves_an_unreadable_file_to_validation(lake, flight_spec):
+    path = lake.partition_path("landing", "landed", JAN1)
+    lake.write_partition(pd.DataFrame({"x": [1]}), "landing", "landed", JAN1)
     with open(path, "wb") as handle:
         handle.write(b"not parquet")
-    with pytest.raises(CorruptPartitionError, match="raw/landed/date=2013-01-01"):
-        ingest(lake, lake_spec(flight_spec), JAN1)
+    info = ingest(lake, lake_spec(flight_spec), JAN1).partitions["landed"]
+    assert (info.rows, info.bytes) == (-1, len(b"not parquet"))

@@ -11,8 +11,8 @@ import pytest
 
 from pipelines.errors import CorruptPartitionError, PartitionMissingError
 from pipelines.features import build_features
-from pipelines.ingest import ingest
 from pipelines.storage import Lake
+from tests.conftest import deliver
 
 pytestmark = pytest.mark.unit
 DAY = date(2013, 1, 2)
@@ -79,7 +79,7 @@ def test_unreadable_file_names_the_file(lake: Lake, content: bytes):
 
 
 def test_corrupt_raw_partition_writes_no_features(lake: Lake, flight_spec):
-    ingest(lake, flight_spec, DAY)
+    deliver(lake, flight_spec, DAY)
     good = build_features(lake, flight_spec, DAY)
     raw = Path(lake.partition_path("raw", "flights", DAY))
     raw.write_bytes(raw.read_bytes()[: raw.stat().st_size // 2])
