@@ -1,4 +1,7 @@
-"""The quarantine review DAG (see dags/mlops/review.py)."""
+"""The Airflow DAG ``mlops__quarantine_review``: replay, accept or discard a quarantined batch.
+
+Built in dags/mlops/review.py; trigger it from the UI form.
+"""
 
 from mlops.review import review_dag
 

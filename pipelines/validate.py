@@ -15,6 +15,7 @@ is the one implementation behind the DAG task, the CLI (any file) and the replay
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -262,23 +263,37 @@ def run_expectations(frame: pd.DataFrame, checks: list[Check]) -> list[dict[str,
         .add_batch_definition_whole_dataframe("whole")
         .get_batch(batch_parameters={"dataframe": frame})
     )
+    # GX drops an expectation equal to one already in the suite (a declared domain and the
+    # same learned one, say): run each distinct one once, and give its outcome to every check.
+    distinct: dict[str, int] = {}
+    for check in checks:
+        distinct.setdefault(_identity(check), len(distinct))
     suite = gx.ExpectationSuite(name="contract")
-    for index, check in enumerate(checks):
+    for check in checks:
+        index = distinct[_identity(check)]
+        if index < len(suite.expectations):
+            continue
         kwargs = {
             k: pd.Timestamp(v) if isinstance(v, datetime) else v for k, v in check.kwargs.items()
         }
         suite.add_expectation(getattr(gxe, check.expectation)(**kwargs, meta={"check": index}))
     outcome = batch.validate(suite, result_format="SUMMARY")
-    # GX does not keep the suite's order: match results to checks by their index in ``meta``.
+    # GX does not keep the suite's order: match results by the index kept in ``meta``.
     by_index: dict[int, dict[str, Any]] = {}
     for r in outcome.results:
         info = r.exception_info or {}
-        by_index[int(r.expectation_config.meta["check"])] = {
+        config = r.expectation_config
+        meta = (config.meta if config is not None else None) or {}
+        by_index[int(meta["check"])] = {
             "success": bool(r.success),
             "result": dict(r.result or {}),
             "error": info.get("exception_message") if info.get("raised_exception") else None,
         }
-    return [by_index[i] for i in range(len(checks))]
+    return [by_index[distinct[_identity(check)]] for check in checks]
+
+
+def _identity(check: Check) -> str:
+    return f"{check.expectation}:{json.dumps(check.kwargs, sort_keys=True, default=str)}"
 
 
 def _type_result(spec: ModelSpec, column: str, observed: str | None) -> CheckResult:

@@ -29,3 +29,8 @@ def test_training_benchmark_prints_its_table():
 def test_torch_benchmark_prints_its_result():
     result = json.loads(run("benchmarks.torch_bench", "--rows", "5000", "--epochs", "1"))
     assert result["rows_train"] == 4000 and result["valid_rmse"] > 0
+
+
+def test_validation_benchmark_prints_its_table():
+    out = run("benchmarks.validate_bench", "--rows", "20000")
+    assert "| 20,000 |" in out and "rows dropped (out_of_range, unseen_category)" in out

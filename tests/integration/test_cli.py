@@ -30,7 +30,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def test_steps_run_from_the_shell_and_write_their_result(tmp_path):
     lake = str(tmp_path / "lake")
     for day in ("2013-01-01", "2013-01-02"):
-        for step in ("ingest", "features"):
+        for step in ("ingest", "validate", "features"):
             done = cli(step, "--model", "flight_delay", "--date", day, "--lake", lake)
             assert done.returncode == 0, done.stderr
     output = tmp_path / "xcom" / "return.json"
@@ -44,6 +44,29 @@ def test_steps_run_from_the_shell_and_write_their_result(tmp_path):
     result = json.loads(output.read_text())
     assert result == json.loads(trained.stdout)
     assert result["status"] == "done" and result["version"] == "1"
+
+
+def test_validate_checks_any_file_and_exits_1_on_block(tmp_path):
+    from pipelines.sources.synthetic import generate_day
+
+    spec = load_spec(ROOT / "include" / "models" / "synthetic_demand.yaml")
+    batch = generate_day(spec.source.options, "regression", pd.Timestamp("2013-01-05").date())
+    good = tmp_path / "date=2013-01-05" / "good.parquet"
+    good.parent.mkdir()
+    batch.drop(columns="target").to_parquet(good)
+    done = cli("validate", "--model", "synthetic_demand", "--input", str(good))
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads(done.stdout)
+    assert (verdict["status"], verdict["day"], verdict["checks"]) == ("pass", "2013-01-05", [])
+
+    as_csv = tmp_path / "delivery.parquet"
+    batch.to_csv(as_csv, index=False)
+    done = cli("validate", "--model", "synthetic_demand", "--input", str(as_csv))
+    assert done.returncode == 1
+    verdict = json.loads(done.stdout)
+    assert (verdict["status"], verdict["reason_codes"]) == ("block", ["not_parquet"])
+    assert "found CSV" in done.stderr
+    assert as_csv.exists()  # checking a file never moves it
 
 
 def test_no_data_for_the_date_exits_99_with_the_reason(tmp_path):
