@@ -102,6 +102,8 @@ def test_a_broken_night_is_quarantined_then_accepted_by_a_person(broken_model):
         run = training.test(run_conf={"partition_date": night})
         assert str(run.state) == "success"
     champion = client.get_model_version_by_alias("synthetic_demand", "champion")
+    assert champion.tags["mlops.validation.status"] == "pass"
+    assert champion.tags["mlops.learned_suite_uri"].endswith("validation/learned_suite.json")
 
     run = training.test(run_conf={"partition_date": BROKEN.isoformat()})
     assert states(run) == {
@@ -119,6 +121,15 @@ def test_a_broken_night_is_quarantined_then_accepted_by_a_person(broken_model):
     assert after.version == champion.version
 
     review = dags(models)["mlops__quarantine_review"]
+    # Replay with the contract unchanged: still blocked, back in quarantine, recorded.
+    run = review.test(
+        run_conf={"dataset": "demand_events", "date": BROKEN.isoformat(), "action": "revalidate"}
+    )
+    assert str(run.state) == "success", states(run)
+    assert (states(run)["approve"], states(run)["retrain"]) == ("skipped", "skipped")
+    assert lake.exists_path("quarantine/demand_events/date=2013-01-03/part-0.parquet")
+    assert [d["outcome"] for d in decisions(lake, "demand_events", BROKEN)] == ["still_blocked"]
+
     answering = respond_when_asked("mlops__quarantine_review", "alice", "Approve")
     run = review.test(
         run_conf={
@@ -134,7 +145,7 @@ def test_a_broken_night_is_quarantined_then_accepted_by_a_person(broken_model):
     assert states(run)["approve"] == "success" and states(run)["retrain"] == "skipped"
     assert lake.exists("raw", "demand_events", BROKEN)
     actions = [(d["action"], d["actor"]) for d in decisions(lake, "demand_events", BROKEN)]
-    assert actions == [("accept", "alice"), ("accept:result", "alice")]
+    assert actions[1:] == [("accept", "alice"), ("accept:result", "alice")]
 
 
 def test_review_of_nothing_quarantined_fails_clearly(broken_model):
