@@ -216,9 +216,13 @@ class Lake:
         return self.uri(path)
 
     def read_json(self, path_in_lake: str) -> Any:
+        return json.loads(self.read_bytes(path_in_lake))
+
+    def read_bytes(self, path_in_lake: str) -> bytes:
+        """A small document (JSON, HTML, text) whole."""
         path = self.path(path_in_lake)
         with _storage_errors(self.uri(path)), self.fs.open(path, "rb") as handle:
-            return json.loads(handle.read())
+            return bytes(handle.read())
 
     def exists_path(self, path_in_lake: str) -> bool:
         path = self.path(path_in_lake)

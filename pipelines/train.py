@@ -219,17 +219,16 @@ def _log_validation(lake: Lake, spec: ModelSpec, day: date) -> dict[str, str]:
     """Log the day's validation verdict with the run; returns the tags that flag it."""
     import mlflow
 
-    from pipelines.validate import ValidationResult, result_path
+    from pipelines.validate import ValidationResult, report_folder, result_path
 
     path = result_path(spec.source.dataset, day)
     if not lake.exists_path(path):
         return {f"{TAG_PREFIX}validation.status": "not_validated"}
     result = ValidationResult.from_dict(lake.read_json(path))
     mlflow.log_dict(result.to_dict(), "validation/result.json")
-    report = path.rsplit("/", 1)[0] + "/report.html"
+    report = f"{report_folder(spec.source.dataset, day)}/report.html"
     if lake.exists_path(report):
-        with lake.fs.open(lake.path(report), "rb") as handle:
-            mlflow.log_text(handle.read().decode(), "validation/report.html")
+        mlflow.log_text(lake.read_bytes(report).decode(), "validation/report.html")
     tags = {
         f"{TAG_PREFIX}validation.status": result.status,
         f"{TAG_PREFIX}validation.uri": lake.uri(lake.path(path)),

@@ -223,14 +223,30 @@ def evaluate(
         checks = batch_checks(spec, expected, usable, day, now, learned)
     else:
         checks = label_checks(spec, expected, usable)
-    for check, outcome in zip(checks, run_expectations(frame, checks), strict=True):
-        results += _interpret(spec, check, outcome, expected)
+    outcomes = run_expectations(frame, checks)
+    for check, outcome in zip(checks, outcomes, strict=True):
+        results += _interpret(spec, check, outcome)
     if role == "labels" and batch_for_leakage is not None and spec.label.name in usable:
         results += leakage_results(spec, frame, batch_for_leakage)
-    evaluation = Evaluation(status="pass", rows=rows, checks=results, frame=frame)
-    _apply_row_drops(spec, checks, results, evaluation)
-    evaluation.status = _status(evaluation.checks)
-    return evaluation
+    droppable = [
+        check
+        for check, outcome in zip(checks, outcomes, strict=True)
+        if check.severity == "drop_rows"
+        and check.row_level
+        and not outcome["success"]
+        and not outcome["error"]
+    ]
+    drop_mask, drop_reasons, too_many = _rows_to_drop(spec, droppable, frame)
+    if too_many is not None:
+        results.append(too_many)
+    return Evaluation(
+        status=_status(results),
+        rows=rows,
+        checks=results,
+        drop_mask=drop_mask,
+        drop_reasons=drop_reasons,
+        frame=frame,
+    )
 
 
 def _check_rule_columns(spec: ModelSpec) -> None:
@@ -310,9 +326,7 @@ def _type_result(spec: ModelSpec, column: str, observed: str | None) -> CheckRes
     )
 
 
-def _interpret(
-    spec: ModelSpec, check: Check, outcome: dict[str, Any], expected: dict[str, Family]
-) -> list[CheckResult]:
+def _interpret(spec: ModelSpec, check: Check, outcome: dict[str, Any]) -> list[CheckResult]:
     result = outcome["result"]
     base = CheckResult(
         code=check.code,
@@ -413,33 +427,24 @@ def leakage_results(
     return results
 
 
-def _apply_row_drops(
-    spec: ModelSpec, checks: list[Check], results: list[CheckResult], evaluation: Evaluation
-) -> None:
-    """Mark the rows failing ``drop_rows`` checks, or block when too many fail."""
+def _rows_to_drop(
+    spec: ModelSpec, failed: list[Check], frame: pd.DataFrame
+) -> tuple[np.ndarray | None, np.ndarray | None, CheckResult | None]:
+    """The rows failing ``drop_rows`` checks and their reason codes, or the failed check that
+    blocks the batch when more than ``max_drop_share`` of it would go."""
     import numpy as np
 
-    frame = evaluation.frame
-    by_code = {(r.code, r.column, r.expectation): r for r in results}
-    failed = [
-        check
-        for check in checks
-        if check.severity == "drop_rows"
-        and check.row_level
-        and not by_code[(check.code, check.column, check.expectation)].success
-        and not by_code[(check.code, check.column, check.expectation)].detail.startswith(
-            "could not"
-        )
-    ]
-    if not failed or frame is None or evaluation.rows == 0:
-        return
+    if not failed or len(frame) == 0:
+        return None, None, None
     masks = [(check.code, failing_rows(check, frame)) for check in failed]
     drop = np.logical_or.reduce([mask for _, mask in masks])
     share = float(drop.mean())
     limit = spec.validation.max_drop_share
     if share > limit:
         codes = ", ".join(sorted({code for code, _ in masks}))
-        results.append(
+        return (
+            None,
+            None,
             CheckResult(
                 code="too_many_rows_dropped",
                 severity="block",
@@ -449,14 +454,12 @@ def _apply_row_drops(
                 unexpected_count=int(drop.sum()),
                 observed=round(share, 6),
                 detail=f"{share:.2%} of rows fail ({codes}); the limit is {limit:.2%}",
-            )
+            ),
         )
-        return
     reasons = np.full(int(drop.sum()), "", dtype=object)
     for code, mask in masks:
         reasons = np.where(mask[drop], reasons + code + ";", reasons)
-    evaluation.drop_mask = drop
-    evaluation.drop_reasons = np.array([r.rstrip(";") for r in reasons], dtype=object)
+    return drop, np.array([r.rstrip(";") for r in reasons], dtype=object), None
 
 
 def _status(results: list[CheckResult]) -> Status:
@@ -471,8 +474,13 @@ def dataset_of(spec: ModelSpec, role: Role) -> str:
     return spec.source.dataset if role == "batch" else labels_dataset(spec)
 
 
+def report_folder(dataset: str, day: date) -> str:
+    """Where a (dataset, date)'s ``result.json`` and ``report.html`` live in the lake."""
+    return f"validation/{dataset}/date={day.isoformat()}"
+
+
 def result_path(dataset: str, day: date) -> str:
-    return f"validation/{dataset}/date={day.isoformat()}/result.json"
+    return f"{report_folder(dataset, day)}/result.json"
 
 
 def quarantine_folder(dataset: str, day: date) -> str:
@@ -596,7 +604,7 @@ def _write_quarantine_notes(lake: Lake, result: ValidationResult) -> None:
 def _write_reports(lake: Lake, result: ValidationResult) -> ValidationResult:
     from pipelines.report import render_html
 
-    folder = f"validation/{result.dataset}/date={result.day.isoformat()}"
+    folder = report_folder(result.dataset, result.day)
     report_uri = lake.write_bytes(render_html(result).encode(), f"{folder}/report.html")
     result = replace(result, report_uri=report_uri)
     lake.write_json(result.to_dict(), f"{folder}/result.json")
