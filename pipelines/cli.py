@@ -10,9 +10,11 @@ quarantine).
 
 Settings come from flags or the environment: ``MLOPS_MODELS_DIR``, ``MLOPS_LAKE_URI``,
 ``MLFLOW_TRACKING_URI``, ``MLOPS_ARTIFACT_ROOT``; S3 credentials and ``AWS_ENDPOINT_URL`` are
-read by boto as usual. The result is one JSON object on stdout and, with ``--output``, in a
-file (``/airflow/xcom/return.json`` in a pod). Exit codes: 0 done, 99 skipped (no data for
-the date: the same code Airflow's operators treat as skip), 1 failed, 2 bad usage or spec.
+read by boto as usual (an empty value counts as unset). ``--spec-fingerprint`` makes a pod
+refuse a spec that differs from the one Airflow parsed. The result is one JSON object on
+stdout and, with ``--output``, in a file (``/airflow/xcom/return.json`` in a pod). Exit
+codes: 0 done, 99 skipped (no data for the date; the training pod's ``skip_on_exit_code``),
+1 failed, 2 bad usage or spec.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import (
     NotEnoughDataError,
@@ -32,6 +34,9 @@ from pipelines.errors import (
     PipelineError,
     SpecError,
 )
+
+if TYPE_CHECKING:
+    from pipelines.spec import ModelSpec
 
 EXIT_SKIPPED = 99
 EXIT_FAILED = 1
@@ -59,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--models-dir", type=Path, default=None)
         sub.add_argument("--lake", default=None, help="lake root URI (default $MLOPS_LAKE_URI)")
         sub.add_argument("--output", type=Path, default=None, help="also write the JSON here")
+        sub.add_argument(
+            "--spec-fingerprint",
+            default=None,
+            help="refuse to run unless the spec found here has this fingerprint (pods: the "
+            "spec baked into the image must be the one Airflow parsed)",
+        )
     return parser
 
 
@@ -67,11 +78,25 @@ def _models_dir(args: argparse.Namespace) -> Path:
     return Path(configured) if configured else Path("include/models")
 
 
-def _run_step(args: argparse.Namespace) -> dict[str, Any]:
+def _load_spec(args: argparse.Namespace) -> ModelSpec:
     from pipelines.spec import load_spec
+
+    path = _models_dir(args) / f"{args.model}.yaml"
+    spec = load_spec(path)
+    expected = args.spec_fingerprint
+    if expected and spec.fingerprint() != expected:
+        raise SpecError(
+            f"{path} has fingerprint {spec.fingerprint()}, but the caller parsed {expected}: "
+            "the spec differs from the one Airflow scheduled (rebuild the training image "
+            "from the same commit as the DAGs)"
+        )
+    return spec
+
+
+def _run_step(args: argparse.Namespace) -> dict[str, Any]:
     from pipelines.storage import Lake
 
-    spec = load_spec(_models_dir(args) / f"{args.model}.yaml")
+    spec = _load_spec(args)
     if args.command == "validate" and args.input:
         from pipelines.validate import validate_file
 

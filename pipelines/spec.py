@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipelines.errors import SpecError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
+K8S_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 FeatureType = Literal["numeric", "categorical", "boolean"]
 Severity = Literal["warn", "block", "drop_rows"]
 Algorithm = Literal["lightgbm", "sklearn_hgb", "sklearn_logreg", "torch_mlp"]
@@ -240,11 +241,70 @@ class ValidationSpec(_Strict):
         return "drop_rows" if code in ROW_CHECKS else "block"
 
 
+class PromotionWindow(_Strict):
+    """When promotion steps may happen: opens at each ``cron`` time for ``hours`` hours."""
+
+    cron: str
+    hours: Annotated[float, Field(gt=0, le=24 * 7)]
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a valid cron expression: {value!r}")
+        return value
+
+
 class PromotionSpec(_Strict):
-    """How a challenger that passed the gates becomes champion (see DESIGN.md)."""
+    """How a challenger that passed the gates becomes champion (see DESIGN.md).
+
+    ``replace`` promotes at once; ``stepwise`` serves the challenger to a growing share of
+    scored rows (``steps`` in percent) and advances one step per promotion run when its live
+    loss on labelled rows is not worse than the champion's (a one-sided test at
+    ``confidence``, margin ``max_regression``), holds while evidence is short, and rolls back
+    when it is worse. ``window``, ``freeze_dates``, ``soak_hours`` and ``approval_steps``
+    compose with both; ``scheduled`` is ``replace`` that needs a ``window``, ``manual`` is
+    ``replace`` with approval before 100%.
+    """
 
     strategy: Literal["replace", "stepwise", "scheduled", "manual"] = "replace"
-    steps: list[Annotated[int, Field(gt=0, le=100)]] = Field(default_factory=lambda: [100])
+    steps: list[Annotated[int, Field(gt=0, le=100)]] | None = None
+    min_labelled_rows: Annotated[int, Field(ge=1)] = 200
+    soak_hours: Annotated[float, Field(ge=0)] = 0
+    max_regression: Annotated[float, Field(ge=0)] = 0.0
+    confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    window: PromotionWindow | None = None
+    freeze_dates: list[date] = Field(default_factory=list)
+    approval_steps: list[Annotated[int, Field(gt=0, le=100)]] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PromotionSpec:
+        steps = self.steps
+        if steps is not None and self.strategy != "stepwise":
+            raise ValueError(f"steps only apply to strategy 'stepwise', not {self.strategy!r}")
+        if steps is not None and (steps != sorted(set(steps)) or steps[-1] != 100):
+            raise ValueError(f"steps must increase and end at 100, got {steps}")
+        if self.strategy == "scheduled" and self.window is None:
+            raise ValueError("strategy 'scheduled' needs a window")
+        unknown = set(self.approval_steps or []) - set(self.percent_steps)
+        if unknown:
+            raise ValueError(f"approval_steps {sorted(unknown)} are not among the steps")
+        return self
+
+    @property
+    def percent_steps(self) -> list[int]:
+        """The traffic shares in percent, ending at 100 (``[100]`` unless stepwise)."""
+        if self.strategy == "stepwise":
+            return self.steps or [10, 25, 50, 100]
+        return [100]
+
+    @property
+    def approvals(self) -> set[int]:
+        """Steps (percent) that wait for a person: ``manual`` means 100 unless listed."""
+        if self.approval_steps is not None:
+            return set(self.approval_steps)
+        return {100} if self.strategy == "manual" else set()
 
 
 def _check_cron(value: str | None) -> str | None:
@@ -268,27 +328,112 @@ class SchedulesSpec(_Strict):
 
 
 class ResourcesSpec(_Strict):
-    """Requests for the training pod (Kubernetes quantities)."""
+    """Requests of the training pod (Kubernetes quantities); memory is also its limit."""
 
-    cpu: str = "1"
-    memory: str = "4Gi"
+    cpu: Annotated[str, Field(pattern=r"^\d+(\.\d+)?m?$")] = "1"
+    memory: Annotated[str, Field(pattern=r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")] = "4Gi"
     gpu: Annotated[int, Field(ge=0, le=16)] = 0
 
 
+class Toleration(_Strict):
+    """A Kubernetes toleration, e.g. for the taint GPU node pools carry."""
+
+    key: str
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+    @model_validator(mode="after")
+    def _value_only_with_equal(self) -> Toleration:
+        if (self.operator == "Equal") != (self.value is not None):
+            raise ValueError("a toleration has a value with operator 'Equal', and only then")
+        return self
+
+
+class SecretRef(_Strict):
+    """One key of a Kubernetes Secret, exposed to the pod as an environment variable."""
+
+    secret: Annotated[str, Field(pattern=K8S_NAME_PATTERN)]
+    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")]
+
+
+# Environment names that carry credentials: allowed only as Secret references.
+CREDENTIAL_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_LABEL_NAME = r"[A-Za-z0-9]([-_.A-Za-z0-9]{0,61}[A-Za-z0-9])?"
+LabelKey = Annotated[
+    str, Field(pattern=rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}$")
+]
+LabelValue = Annotated[str, Field(pattern=rf"^({_LABEL_NAME})?$")]
+
+
 class ExecutionSpec(_Strict):
-    """Where training runs: in the Airflow worker, or in a Kubernetes pod."""
+    """Where training runs: in the Airflow worker, or in a pod of the training image.
+
+    Only the train step moves to the pod; ingest, validate and features are I/O-bound and
+    stay in the worker. Timeouts: ``schedule_timeout_minutes`` covers a pod pending while a
+    GPU node scales up, ``startup_timeout_minutes`` the image pull and container start once
+    scheduled, ``run_timeout_minutes`` the training itself (also the pod's hard deadline).
+    """
 
     mode: Literal["local", "kubernetes"] = "local"
     image: str | None = None
+    image_pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
+    image_pull_secrets: list[Annotated[str, Field(pattern=K8S_NAME_PATTERN)]] = Field(
+        default_factory=list
+    )
+    namespace: Annotated[str, Field(pattern=K8S_NAME_PATTERN)] = "mlops"
+    service_account: Annotated[str, Field(pattern=K8S_NAME_PATTERN)] | None = None
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     node_selector: dict[str, str] = Field(default_factory=dict)
-    tolerations: list[dict[str, str]] = Field(default_factory=list)
+    tolerations: list[Toleration] | None = None
+    env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = Field(default_factory=dict)
+    secret_env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], SecretRef] = Field(
+        default_factory=dict
+    )
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    pool: str | None = None
+    schedule_timeout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
+    startup_timeout_minutes: Annotated[int, Field(ge=1, le=120)] = 10
+    run_timeout_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 360
+    retries: Annotated[int, Field(ge=0, le=10)] = 1
+    on_finish: Literal["delete_pod", "delete_succeeded_pod", "keep_pod"] = "delete_succeeded_pod"
+    deferrable: bool = False  # free the worker slot while training; the triggerer needs the cluster
 
     @model_validator(mode="after")
     def _image_for_kubernetes(self) -> ExecutionSpec:
         if self.mode == "kubernetes" and not self.image:
             raise ValueError("execution.mode 'kubernetes' needs execution.image")
         return self
+
+    @field_validator("env")
+    @classmethod
+    def _no_plain_credentials(cls, env: dict[str, str]) -> dict[str, str]:
+        leaked = sorted(name for name in env if CREDENTIAL_NAME.search(name))
+        if leaked:
+            raise ValueError(
+                f"{', '.join(leaked)} look like credentials: never put them in the spec; "
+                "reference a Kubernetes Secret under execution.secret_env instead"
+            )
+        return env
+
+    @property
+    def pool_name(self) -> str:
+        """The Airflow pool that caps concurrent pods: ``gpu`` for GPU pods by default."""
+        return self.pool or ("gpu" if self.resources.gpu else "default_pool")
+
+    @property
+    def pool_slots(self) -> int:
+        """One slot per GPU, so the pool's size is the number of GPUs the team may hold."""
+        return max(1, self.resources.gpu)
+
+    @property
+    def effective_tolerations(self) -> list[Toleration]:
+        """The spec's tolerations; GPU pods tolerate the usual ``nvidia.com/gpu`` taint."""
+        if self.tolerations is not None:
+            return self.tolerations
+        gpu_taint = Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+        return [gpu_taint] if self.resources.gpu else []
 
 
 class ModelSpec(_Strict):

@@ -6,6 +6,7 @@ subprocess it starts) uses a throwaway Airflow home with a real SQLite metadata 
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -40,6 +41,7 @@ if str(DAGS) not in sys.path:
     sys.path.insert(0, str(DAGS))
 
 CATEGORY_MARKERS = ("unit", "integration")
+BUCKET = "mlops-lake"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -101,6 +103,18 @@ def tracking_uri(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
+def imported_modules(folder: Path) -> set[str]:
+    """Top-level modules the Python files under a folder import (absolute imports)."""
+    found = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found
+
+
 def deliver(lake, spec, day):
     """Ingest night D and validate it (landing -> raw or quarantine), as the DAG would."""
     from pipelines.ingest import ingest
@@ -117,3 +131,24 @@ def replay(lake, spec, days) -> None:
     for day in days:
         deliver(lake, spec, day)
         build_features(lake, spec, day)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """An S3-compatible server (moto, server mode) on loopback with the lake bucket."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="test-key",
+        aws_secret_access_key="test-secret",  # noqa: S106 - moto accepts any
+        region_name="us-east-1",
+    ).create_bucket(Bucket=BUCKET)
+    yield endpoint
+    server.stop()

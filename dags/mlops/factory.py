@@ -19,6 +19,7 @@ from mlops.tasks import (
     date_param,
     features_task,
     ingest_task,
+    train_result_task,
     train_task,
     validate_task,
 )
@@ -46,6 +47,9 @@ def _midnight(day: date, tz: str) -> datetime:
 def training_dag(spec: ModelSpec) -> DAG:
     """``<model>__training``: ingest -> validate -> features -> train, on the spec's cron.
 
+    With ``execution: kubernetes`` the train task is a pod (``mlops/pod.py``) followed by
+    ``train_result``, which checks the JSON the pod returned and emits the model Asset event.
+
     Each run covers one day (its data interval): the run with logical date D processes the
     partition of D after D is over, so backfills replay dates exactly.
     """
@@ -63,8 +67,15 @@ def training_dag(spec: ModelSpec) -> DAG:
         tags=["mlops", f"model:{spec.name}", "training", *spec.tags],
         params={DATE_PARAM: date_param()},
     ) as dag:
-        ingested = ingest_task(spec)()
-        train_task(spec)(features_task(spec)(validate_task(spec)(ingested)))
+        built = features_task(spec)(validate_task(spec)(ingest_task(spec)()))
+        if settings.execution_mode(spec) == "kubernetes":
+            from mlops.pod import train_pod
+
+            pod = train_pod(spec)
+            built >> pod
+            train_result_task(spec)(pod.output)
+        else:
+            train_task(spec)(built)
     return dag
 
 

@@ -4,6 +4,8 @@
 - Lake root: Airflow Variable ``mlops_lake_uri`` (env ``AIRFLOW_VAR_MLOPS_LAKE_URI``), a local
   folder by default or ``s3://bucket/prefix``; S3 credentials and endpoint come from the
   Airflow connection ``aws_default`` (Amazon provider).
+- Execution: ``$MLOPS_EXECUTION=local`` runs every model's training in the worker, whatever
+  its spec says (laptops, CI, ``airflow dags test``: the pod's local twin).
 - MLflow: Variable ``mlops_mlflow_tracking_uri``, else ``$MLFLOW_TRACKING_URI``; artifacts of new
   experiments under Variable ``mlops_mlflow_artifact_root`` when the store has no default.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pipelines.spec import ModelSpec
     from pipelines.storage import Lake
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +27,14 @@ AWS_CONN_ID = "aws_default"
 
 def models_dir() -> Path:
     return Path(os.environ.get("MLOPS_MODELS_DIR", PROJECT_ROOT / "include" / "models"))
+
+
+def execution_mode(spec: ModelSpec) -> str:
+    """``local`` or ``kubernetes``: the spec's choice unless ``$MLOPS_EXECUTION`` forces local."""
+    forced = os.environ.get("MLOPS_EXECUTION", "")
+    if forced not in ("", "local"):
+        raise ValueError(f"MLOPS_EXECUTION={forced!r}: only 'local' (or unset) is allowed")
+    return forced or spec.execution.mode
 
 
 def _variable(key: str, default: str | None) -> str | None:

@@ -165,19 +165,49 @@ def train_task(spec: ModelSpec) -> Any:
                 run_context,
                 artifact_root=settings.artifact_root(),
             )
-        log.info(
-            "%s version %s: holdout %s=%.4f, gate %s, alias %r, reused=%s",
-            spec.name,
-            result.version,
-            result.metric,
-            result.value,
-            result.gate,
-            result.alias,
-            result.reused,
-        )
-        payload = result.to_dict()
-        facts = ("day", "version", "metric", "value", "gate", "alias")
-        _emit(context, asset, {k: payload[k] for k in facts})
-        return payload
+        # The same JSON the CLI writes (a pod's /airflow/xcom/return.json).
+        return _publish_training(context, asset, spec, {"status": "done", **result.to_dict()})
 
     return train
+
+
+TRAINING_FACTS = ("day", "version", "metric", "value", "gate", "alias")
+
+
+def _publish_training(
+    context: dict[str, Any], asset: Any, spec: ModelSpec, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """Log a training result and put its facts on the model Asset event."""
+    missing = [k for k in TRAINING_FACTS if k not in payload]
+    if missing:
+        raise AirflowFailException(
+            f"{spec.name}: the training result lacks {', '.join(missing)}: {payload}"
+        )
+    log.info(
+        "%s version %s: holdout %s=%.4f, gate %s, alias %r, reused=%s",
+        spec.name,
+        payload["version"],
+        payload["metric"],
+        payload["value"],
+        payload["gate"],
+        payload["alias"],
+        payload.get("reused"),
+    )
+    _emit(context, asset, {k: payload[k] for k in TRAINING_FACTS})
+    return payload
+
+
+def train_result_task(spec: ModelSpec) -> Any:
+    """After a training pod: check the JSON it returned and announce the model Asset event."""
+    asset = model_asset(spec)
+
+    @task(task_id="train_result", outlets=[asset])
+    def train_result(returned: dict[str, Any] | None, **context: Any) -> dict[str, Any]:
+        if not isinstance(returned, dict) or returned.get("status") != "done":
+            raise AirflowFailException(
+                f"{spec.name}: the training pod returned no result JSON ({returned!r}); "
+                "see the train task's log"
+            )
+        return _publish_training(context, asset, spec, returned)
+
+    return train_result

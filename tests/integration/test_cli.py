@@ -87,6 +87,16 @@ def test_unknown_model_is_a_usage_error(tmp_path):
     assert "include/models/nope.yaml: cannot read spec" in done.stderr
 
 
+def test_an_empty_setting_counts_as_unset(tmp_path):
+    """A pod's environment cannot leave a variable out: MLOPS_LAKE_URI= is no lake at all."""
+    done = cli(
+        "features", "--model", "flight_delay", "--date", "2013-01-01", env={"MLOPS_LAKE_URI": ""}
+    )
+    assert done.returncode == 2
+    assert "no lake: pass --lake or set MLOPS_LAKE_URI" in done.stderr
+    assert not (ROOT / "landing").exists() and not (ROOT / "raw").exists()
+
+
 def test_init_model_drafts_a_spec_that_loads(tmp_path):
     sample = tmp_path / "churn.csv"
     pd.DataFrame(

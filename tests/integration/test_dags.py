@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import DAGS, MODELS, ROOT
+from tests.conftest import DAGS, MODELS, ROOT, imported_modules
 
 pytestmark = pytest.mark.integration
 HEAVY = ["great_expectations", "evidently", "mlflow", "lightgbm", "sklearn", "torch", "pandas"]
@@ -94,17 +93,6 @@ def test_importing_dag_files_loads_no_heavy_library():
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
-
-
-def imported_modules(folder: Path) -> set[str]:
-    found = set()
-    for path in folder.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add(node.module.split(".")[0])
-    return found
 
 
 def test_pipelines_never_imports_airflow_dags_or_plugins():

@@ -15,29 +15,11 @@ from pipelines.features import build_features
 from pipelines.ingest import ingest
 from pipelines.storage import Lake
 from pipelines.validate import validate_day
+from tests.conftest import BUCKET
 
 pytestmark = pytest.mark.integration
+
 DAY = date(2013, 1, 2)
-BUCKET = "mlops-lake"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="test-key",
-        aws_secret_access_key="test-secret",  # noqa: S106 - moto accepts any
-        region_name="us-east-1",
-    ).create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
 
 
 @pytest.fixture

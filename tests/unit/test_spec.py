@@ -9,7 +9,7 @@ import yaml
 
 from pipelines.errors import SpecError
 from pipelines.spec import load_spec, load_specs
-from tests.conftest import MODELS
+from tests.conftest import MODELS, ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -137,3 +137,53 @@ def test_fingerprint_changes_with_content(flight_spec, tmp_path):
     changed = load_spec(write_spec(tmp_path, "flight_delay", data))
     assert changed.fingerprint() != flight_spec.fingerprint()
     assert load_spec(MODELS / "flight_delay.yaml").fingerprint() == flight_spec.fingerprint()
+
+
+def gpu_data() -> dict:
+    return yaml.safe_load((ROOT / "include" / "examples" / "flight_delay_gpu.yaml").read_text())
+
+
+def test_the_gpu_example_loads_with_its_pool_and_tolerations(tmp_path):
+    spec = load_spec(write_spec(tmp_path, "flight_delay_gpu", gpu_data()))
+    execution = spec.execution
+    assert (execution.mode, execution.resources.gpu) == ("kubernetes", 1)
+    assert (execution.pool_name, execution.pool_slots) == ("gpu", 1)
+    assert [t.key for t in execution.effective_tolerations] == ["nvidia.com/gpu"]
+
+
+def test_gpu_pods_tolerate_the_gpu_taint_by_default_and_take_a_slot_per_gpu(tmp_path):
+    data = mutate(gpu_data(), "execution.tolerations", ...)
+    data = mutate(data, "execution.pool", ...)
+    data = mutate(data, "execution.resources.gpu", 4)
+    execution = load_spec(write_spec(tmp_path, "flight_delay_gpu", data)).execution
+    assert [(t.key, t.effect) for t in execution.effective_tolerations] == [
+        ("nvidia.com/gpu", "NoSchedule")
+    ]
+    assert (execution.pool_name, execution.pool_slots) == ("gpu", 4)
+    cpu_only = mutate(data, "execution.resources.gpu", 0)
+    execution = load_spec(write_spec(tmp_path, "flight_delay_gpu", cpu_only)).execution
+    assert (execution.effective_tolerations, execution.pool_name) == ([], "default_pool")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("execution.env", {"AWS_SECRET_ACCESS_KEY": "abc"}, "AWS_SECRET_ACCESS_KEY look like"),
+        ("execution.env", {"MLFLOW_TRACKING_TOKEN": "t"}, "reference a Kubernetes Secret"),
+        ("execution.env", {"1BAD": "x"}, "execution.env.1BAD.[key]: String should match"),
+        ("execution.secret_env", {"X": {"secret": "Bad_Name", "key": "k"}}, "secret_env.X.secret"),
+        ("execution.resources.memory", "16GB", "execution.resources.memory: String should match"),
+        ("execution.resources.gpu", 17, "execution.resources.gpu: Input should be less than"),
+        ("execution.namespace", "ML_Ops", "execution.namespace: String should match"),
+        ("execution.labels", {"team": "ml platform"}, "execution.labels.team: String should"),
+        ("execution.tolerations", [{"key": "k", "value": "v"}], "value with operator 'Equal'"),
+        ("execution.on_finish", "keep", "execution.on_finish: Input should be 'delete_pod'"),
+        ("execution.schedule_timeout_minutes", 0, "schedule_timeout_minutes: Input should be"),
+        ("execution.image", ..., "execution: execution.mode 'kubernetes' needs"),
+    ],
+)
+def test_bad_execution_settings_are_refused_with_the_field(tmp_path, path, value, expected):
+    spec_file = write_spec(tmp_path, "flight_delay_gpu", mutate(gpu_data(), path, value))
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec_file)
+    assert expected in str(caught.value)
