@@ -33,3 +33,11 @@ class TrainingError(PipelineError):
 
 class TrackingUnavailableError(PipelineError):
     """The MLflow tracking server did not answer after retries; nothing was registered."""
+
+
+class PromotionError(PipelineError):
+    """A promotion or rollback that is not allowed (bad target, broken invariant)."""
+
+
+class ConcurrentPromotionError(PromotionError):
+    """Another promotion run changed the model's state first; nothing was written."""

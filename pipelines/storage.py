@@ -215,6 +215,24 @@ class Lake:
         self._publish_bytes(path, data)
         return self.uri(path)
 
+    def create_once(self, data: bytes, path_in_lake: str) -> bool:
+        """Write a small document only if nothing is there yet; False when it already was.
+
+        Exclusive create (``O_EXCL`` locally, ``If-None-Match: *`` on S3): of two writers of
+        the same path exactly one wins, so an append-only log numbered by sequence is a
+        compare-and-set.
+        """
+        path = self.path(path_in_lake)
+        if self.is_local:
+            os.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        with _storage_errors(self.uri(path)):
+            try:
+                with self.fs.open(path, "xb") as handle:
+                    handle.write(data)
+            except FileExistsError:
+                return False
+        return True
+
     def read_json(self, path_in_lake: str) -> Any:
         return json.loads(self.read_bytes(path_in_lake))
 

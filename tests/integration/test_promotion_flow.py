@@ -1,0 +1,215 @@
+"""Promotion over replayed days with a real MLflow registry and lake: stepwise, abort, pause,
+rollback, the history, a backfill, and two promotion runs racing."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from pipelines import promotion, rollout
+from pipelines.errors import ConcurrentPromotionError, PromotionError
+from pipelines.promote import promotion_run, rollback_run, scoring_run
+from pipelines.registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version
+from pipelines.score import challenger_mask
+from pipelines.spec import PromotionSpec
+from pipelines.storage import Lake
+from pipelines.train import RunContext, train
+from tests.conftest import replay
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+START = date(2013, 1, 1)
+
+
+class Constant(mlflow.pyfunc.PythonModel):
+    """A deliberately bad challenger: the same number for every row."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def predict(self, context, model_input, params=None):
+        return np.full(len(model_input), self.value)
+
+
+def end_of(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time(6), UTC)
+
+
+@pytest.fixture
+def world(tmp_path, synthetic_spec):
+    policy = PromotionSpec(
+        strategy="stepwise", steps=[10, 25, 50, 100], min_labelled_rows=100, max_regression=0.15
+    )
+    spec = synthetic_spec.model_copy(update={"promotion": policy})
+    lake = Lake(str(tmp_path / "lake"))
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    days = [START + timedelta(days=i) for i in range(3)]
+    replay(lake, spec, days)
+    trained = train(lake, spec, days[-1], tracking, RunContext(), str(tmp_path / "artifacts"))
+    assert trained.alias == CHAMPION
+    return spec, lake, tracking, MlflowClient(tracking)
+
+
+def copy_as_challenger(client, model: str, version: str) -> str:
+    """A new version with the same model: as good as the champion."""
+    source = client.get_model_version(model, version)
+    new = client.create_model_version(model, source.source, source.run_id)
+    client.set_registered_model_alias(model, CHALLENGER, new.version)
+    return str(new.version)
+
+
+def constant_challenger(client, tracking: str, model: str, value: float) -> str:
+    mlflow.set_tracking_uri(tracking)
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant(value))
+    new = client.create_model_version(model, info.model_uri, info.run_id)
+    client.set_registered_model_alias(model, CHALLENGER, new.version)
+    return str(new.version)
+
+
+def night(spec, lake, tracking, day: date) -> tuple[dict, dict]:
+    """What the nightly DAGs do after day D: deliver, score D, then one promotion run."""
+    replay(lake, spec, [day])
+    scored = scoring_run(lake, spec, day, tracking, end_of(day), "scoring").to_dict()
+    return scored, promotion_run(lake, spec, tracking, end_of(day), "promotion")
+
+
+def aliases(client, model: str) -> dict[str, str | None]:
+    found = {a: alias_version(client, model, a) for a in (CHAMPION, CHALLENGER, PREVIOUS)}
+    return {a: str(v.version) if v else None for a, v in found.items()}
+
+
+def test_stepwise_promotion_abort_pause_and_rollback_over_replayed_days(world):
+    spec, lake, tracking, client = world
+    model = spec.name
+    good = copy_as_challenger(client, model, "1")
+    day = START + timedelta(days=3)
+    shares, actions = [], []
+    while aliases(client, model)[CHAMPION] != good and day < START + timedelta(days=24):
+        scored, decided = night(spec, lake, tracking, day)
+        shares.append(scored["share"])
+        actions.append(decided["action"])
+        day += timedelta(days=1)
+    assert aliases(client, model) == {CHAMPION: good, CHALLENGER: None, PREVIOUS: "1"}
+    assert sorted(set(shares)) == [0.0, 0.1, 0.25, 0.5]
+    assert [a for a in actions if a not in ("hold", "idle")] == [
+        "start",
+        "advance",
+        "advance",
+        "promote",
+    ]
+    # Scored rows carry the version that scored them, in the challenger's share.
+    day_at_25 = START + timedelta(days=3 + shares.index(0.25))
+    frame = lake.read_table(lake.partition_path("predictions", model, day_at_25)).to_pandas()
+    assert set(frame["model_version"]) == {"1", good}
+    expected = challenger_mask(frame[spec.entity_key], frame["rollout_salt"][0], 0.25)
+    assert 0.2 < expected.mean() < 0.3
+    assert (frame["model_version"] == good).to_numpy().tolist() == expected.tolist()
+
+    # A bad challenger (constant predictions) is taken out on evidence, automatically.
+    bad = constant_challenger(client, tracking, model, -50.0)
+    for _ in range(4):
+        _, decided = night(spec, lake, tracking, day)
+        day += timedelta(days=1)
+        if decided["action"] == "abort":
+            break
+    assert decided["action"] == "abort"
+    assert aliases(client, model) == {CHAMPION: good, CHALLENGER: None, PREVIOUS: "1"}
+    assert client.get_model_version(model, bad).tags["mlops.rollout.ended"] == "abort"
+
+    # A challenger that predicts NaN serves no row: the champion scores all, rollout paused.
+    broken = constant_challenger(client, tracking, model, float("nan"))
+    night(spec, lake, tracking, day)  # starts the rollout at 10%
+    day += timedelta(days=1)
+    scored, decided = night(spec, lake, tracking, day)
+    assert scored["fallback"].startswith(f"challenger v{broken} failed")
+    assert scored["rows_by_version"] == {good: scored["rows"]}
+    tags = client.get_model_version(model, broken).tags
+    assert tags["mlops.rollout.paused"].startswith(f"challenger v{broken} failed")
+    assert tags["mlops.rollout.share"] == "0"
+    assert decided["action"] == "hold"
+
+    # Rollback: previous becomes champion again, recorded; a bad target changes nothing.
+    history_before = rollout.read_history(lake, model)
+    with pytest.raises(PromotionError, match="version '999' is not registered"):
+        rollback_run(lake, spec, tracking, "999", "typo", end_of(day), "alice")
+    assert rollout.read_history(lake, model) == history_before
+    rolled = rollback_run(lake, spec, tracking, None, "incident 42", end_of(day), "alice")
+    assert (rolled["champion"], rolled["previous"]) == ("1", good)
+    assert aliases(client, model) == {CHAMPION: "1", CHALLENGER: None, PREVIOUS: good}
+    last = rollout.read_history(lake, model)[-1]
+    assert (last.action, last.by, last.why, last.released) == (
+        "rollback",
+        "alice",
+        "incident 42",
+        broken,
+    )
+
+    # The history answers "who was champion at T"; a backfill scores with that day's models.
+    records = rollout.read_history(lake, model)
+    promoted_at = next(r.at for r in records if r.action == "promote")
+    assert rollout.champion_at(lake, model, promoted_at - timedelta(seconds=1)) == "1"
+    assert rollout.champion_at(lake, model, promoted_at) == good
+    assert rollout.champion_at(lake, model, end_of(day)) == "1"
+    assert rollout.champion_at(lake, model, datetime(2012, 1, 1, tzinfo=UTC)) is None
+    at_10 = START + timedelta(days=4)  # scored by v1 with v2 at 10% back then
+    path = lake.partition_path("predictions", model, at_10)
+    original = lake.read_table(path).to_pandas()
+    backfill = scoring_run(lake, spec, at_10, tracking, end_of(at_10), "backfill")
+    assert (backfill.champion, backfill.challenger, backfill.share) == ("1", good, 0.1)
+    rescored = lake.read_table(path).to_pandas()
+    assert rescored["model_version"].tolist() == original["model_version"].tolist()
+    assert np.allclose(rescored["prediction"], original["prediction"])
+    assert [r.seq for r in records] == list(range(1, len(records) + 1))
+
+
+def test_two_promotion_runs_racing_write_one_transition(world):
+    spec, lake, tracking, client = world
+    replay(lake, spec, [START + timedelta(days=3)])
+    copy_as_challenger(client, spec.name, "1")
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+    read_state = rollout.current_state
+
+    def slow_read(*args, **kwargs):  # both runs read the same state before either writes
+        state = read_state(*args, **kwargs)
+        barrier.wait(timeout=30)
+        return state
+
+    def run() -> None:
+        try:
+            outcomes.append(promotion_run(lake, spec, tracking, end_of(START), "racer"))
+        except ConcurrentPromotionError as exc:
+            outcomes.append(exc)
+
+    rollout.current_state(lake, client, spec.name, "setup")  # history starts before the race
+    rollout.current_state = slow_read  # type: ignore[assignment]
+    try:
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        rollout.current_state = read_state  # type: ignore[assignment]
+    errors = [o for o in outcomes if isinstance(o, ConcurrentPromotionError)]
+    done = [o for o in outcomes if isinstance(o, dict)]
+    assert (len(errors), len(done)) == (1, 1)
+    assert [r.action for r in rollout.read_history(lake, spec.name)] == ["bootstrap", "start"]
+
+
+def test_a_crash_between_history_and_registry_is_finished_by_the_next_run(world):
+    spec, lake, _, client = world
+    state = rollout.current_state(lake, client, spec.name, "setup")
+    challenger = copy_as_challenger(client, spec.name, "1")
+    client.delete_registered_model_alias(spec.name, CHALLENGER)  # left behind by the crash
+    _, record = promotion.start(state, challenger, [100], end_of(START), "x", "replace")
+    path = f"{rollout.history_folder(spec.name)}/{record.seq:08d}.json"
+    lake.write_json(record.to_dict(), path)  # the history was written, the registry was not
+    assert aliases(client, spec.name)[CHAMPION] == "1"
+    rollout.reconcile(lake, client, spec.name)
+    assert aliases(client, spec.name) == {CHAMPION: challenger, CHALLENGER: None, PREVIOUS: "1"}
