@@ -16,15 +16,13 @@ Usage: ``python -m benchmarks.train_bench --rows 1000000 10000000``; prints a Ma
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from benchmarks.harness import in_child, report
 
 DAYS = 5  # labelled days in the window: 3 train, 1 validation, 1 holdout
 ROUNDS = 50
@@ -125,33 +123,14 @@ def run_raw(lake_root: str, rows: int) -> dict[str, Any]:
 
 def measure(mode: str, lake_root: str, rows: int, tracking: str) -> dict[str, Any]:
     """Run one mode in a fresh interpreter; wall time and that process's peak RSS."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.train_bench",
-            "--child",
-            mode,
-            lake_root,
-            str(rows),
-            tracking,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    wall = time.perf_counter() - started
-    return {"wall_s": wall, **json.loads(done.stdout.strip().splitlines()[-1])}
+    return in_child("benchmarks.train_bench", mode, lake_root, str(rows), tracking)
 
 
 def child(mode: str, lake_root: str, rows: int, tracking: str) -> None:
     import os
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    result = run_step(lake_root, rows, tracking) if mode == "step" else run_raw(lake_root, rows)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    sys.stdout.write(json.dumps({**result, "peak_rss_mb": peak_mb}) + "\n")
+    report(run_step(lake_root, rows, tracking) if mode == "step" else run_raw(lake_root, rows))
 
 
 def main() -> int:

@@ -1,6 +1,7 @@
 """Airflow DAGs generated from the model specs in ``include/models/*.yaml``.
 
-One ``<model>__training`` DAG per valid spec (ingest -> validate -> features -> train).
+Per valid spec: ``<model>__training`` (ingest -> validate -> features -> train),
+``<model>__scoring`` and ``<model>__promotion`` (dags/mlops/serving.py).
 Adding a model is adding a YAML file; an invalid spec is reported by ``check_model_specs.py``
 instead.
 """

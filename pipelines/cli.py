@@ -1,7 +1,8 @@
 """One CLI for every step, so a Kubernetes pod, a shell and an Airflow task run the same code.
 
     python -m pipelines init-model --name NAME --sample FILE --label COLUMN
-    python -m pipelines ingest|validate|features|train --model NAME --date D [--output FILE]
+    python -m pipelines ingest|validate|features|train|score|promote --model NAME --date D
+    python -m pipelines rollback --model NAME [--version V] --reason TEXT
     python -m pipelines validate --model NAME --input URI [--date D] [--labels]
 
 ``validate --input`` checks any file against the model's contract without moving it and
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import (
+    NoChampionError,
     NotEnoughDataError,
     PartitionMissingError,
     PipelineError,
@@ -37,7 +39,9 @@ from pipelines.errors import (
 
 if TYPE_CHECKING:
     from pipelines.spec import ModelSpec
+    from pipelines.storage import Lake
 
+STEPS = ("ingest", "validate", "features", "train", "score", "promote", "rollback")
 EXIT_SKIPPED = 99
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -54,13 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--out", type=Path, default=None, help="folder (default: models dir)")
     init.add_argument("--force", action="store_true", help="overwrite an existing spec")
 
-    for step in ("ingest", "validate", "features", "train"):
+    for step in STEPS:
         sub = commands.add_parser(step, help=f"run the {step} step for one model and date")
         sub.add_argument("--model", required=True)
-        sub.add_argument("--date", required=step != "validate", type=date.fromisoformat)
+        dated = step not in ("validate", "rollback")
+        sub.add_argument("--date", required=dated, type=date.fromisoformat)
         if step == "validate":
             sub.add_argument("--input", default=None, help="check this file only (any URI)")
             sub.add_argument("--labels", action="store_true", help="the file holds labels")
+        if step in ("score", "rollback"):
+            sub.add_argument("--version", default=None, help="this registered version")
+        if step == "rollback":
+            sub.add_argument("--reason", required=True, help="recorded in the history")
         sub.add_argument("--models-dir", type=Path, default=None)
         sub.add_argument("--lake", default=None, help="lake root URI (default $MLOPS_LAKE_URI)")
         sub.add_argument("--output", type=Path, default=None, help="also write the JSON here")
@@ -101,7 +110,7 @@ def _run_step(args: argparse.Namespace) -> dict[str, Any]:
         from pipelines.validate import validate_file
 
         return validate_file(spec, args.input, args.date, "labels" if args.labels else "batch")
-    if args.date is None:
+    if args.date is None and args.command != "rollback":
         raise SpecError(f"{args.command}: --date is required (or --input for one file)")
     lake_root = args.lake or os.environ.get("MLOPS_LAKE_URI")
     if not lake_root:
@@ -122,18 +131,45 @@ def _run_step(args: argparse.Namespace) -> dict[str, Any]:
         from pipelines.features import build_features
 
         return build_features(lake, spec, args.date).to_dict()
-    from pipelines.train import RunContext, train
+    if args.command == "train":
+        return _train(args, lake, spec)
+    return _serve(args, lake, spec)
 
+
+def _tracking() -> str:
     tracking = os.environ.get("MLFLOW_TRACKING_URI")
     if not tracking:
         raise SpecError("no MLflow: set MLFLOW_TRACKING_URI")
+    return tracking
+
+
+def _train(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
+    from pipelines.train import RunContext, train
+
     context = RunContext(
         dag_id=os.environ.get("AIRFLOW_CTX_DAG_ID", ""),
         run_id=os.environ.get("AIRFLOW_CTX_DAG_RUN_ID", ""),
         try_number=int(os.environ.get("AIRFLOW_CTX_TRY_NUMBER", "0") or 0),
     )
     artifacts = os.environ.get("MLOPS_ARTIFACT_ROOT")
-    return train(lake, spec, args.date, tracking, context, artifact_root=artifacts).to_dict()
+    return train(lake, spec, args.date, _tracking(), context, artifact_root=artifacts).to_dict()
+
+
+def _serve(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
+    """score / promote / rollback, at the end of ``--date`` (rollback: now)."""
+    from datetime import UTC, datetime
+
+    from pipelines import promote
+
+    actor = f"cli:{os.environ.get('USER', 'unknown')}"
+    if args.command == "rollback":
+        now = datetime.now(UTC)
+        return promote.rollback_run(lake, spec, _tracking(), args.version, args.reason, now, actor)
+    at = promote.end_of_day(args.date, spec.schedules.timezone)
+    if args.command == "score":
+        result = promote.scoring_run(lake, spec, args.date, _tracking(), at, actor, args.version)
+        return result.to_dict()
+    return promote.promotion_run(lake, spec, _tracking(), at, actor)
 
 
 def _init_model(args: argparse.Namespace) -> dict[str, Any]:
@@ -160,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         payload = {"status": "done", **action(args)}
         code = EXIT_FAILED if payload["status"] == "block" else 0
-    except (PartitionMissingError, NotEnoughDataError) as exc:
+    except (PartitionMissingError, NotEnoughDataError, NoChampionError) as exc:
         payload, code = {"status": "skipped", "reason": str(exc)}, EXIT_SKIPPED
     except SpecError as exc:
         payload, code = {"status": "failed", "reason": str(exc)}, EXIT_USAGE

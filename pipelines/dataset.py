@@ -104,13 +104,26 @@ def model_matrix(
     for feature in spec.features:
         column = frame[feature.name]
         if feature.type == "categorical":
-            dtype = pd.CategoricalDtype(levels[feature.name])
-            matrix[feature.name] = column.astype("string").astype(dtype)
+            matrix[feature.name] = _as_levels(column, levels[feature.name])
         elif feature.type == "boolean":
             matrix[feature.name] = column.astype("Float64").astype("float64")
         else:
             matrix[feature.name] = column.astype("float64")
     return matrix
+
+
+def _as_levels(column: pd.Series, levels: list[str]) -> pd.Series:
+    """A categorical with exactly ``levels`` (others become NaN).
+
+    Columns read from Parquet dictionaries are already categorical with string categories:
+    re-coding them costs nothing, where going through strings costs a pass over every row.
+    """
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(
+        dtype.categories.dtype
+    ):
+        return column.cat.set_categories(levels)
+    return column.astype("string").astype(pd.CategoricalDtype(levels))
 
 
 def time_split(window: LabelledWindow, spec: ModelSpec) -> Split:

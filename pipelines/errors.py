@@ -41,3 +41,7 @@ class PromotionError(PipelineError):
 
 class ConcurrentPromotionError(PromotionError):
     """Another promotion run changed the model's state first; nothing was written."""
+
+
+class NoChampionError(PipelineError):
+    """No version serves yet (the gate has not crowned one): scoring skips."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -21,6 +22,11 @@ from pipelines.registry import CHALLENGER, TAG, alias_version
 from pipelines.score import PREDICTIONS, ScoreResult, score_day
 from pipelines.spec import ModelSpec
 from pipelines.storage import Lake
+
+
+def end_of_day(day: date, timezone: str) -> datetime:
+    """The moment a partition day is over (midnight after it, in the model's timezone)."""
+    return datetime.combine(day + timedelta(days=1), time.min, ZoneInfo(timezone))
 
 
 def _client(tracking_uri: str) -> Any:

@@ -296,7 +296,9 @@ class LiveComparison:
     confidence: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """JSON-safe: an undefined number (too few rows) is None, not NaN or infinity."""
+        values = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {k: v if math.isfinite(v) else None for k, v in values.items()}
 
 
 def compare_cohorts(
@@ -418,10 +420,14 @@ def apply(
 
 
 def state_at(records: list[Record], model: str, moment: datetime) -> State:
-    """The state as of ``moment`` from the history: who was champion, what was rolled out."""
+    """The state in force at ``moment`` from the history (decisions made before it).
+
+    Strictly before: the nightly scoring of day D and the promotion run after it share the
+    time "end of D", and the scoring (or its backfill) must not see that run's decision.
+    """
     state = State(model, champion=None)
     for record in records:
-        if record.at > moment:
+        if record.at >= moment:
             break
         state = state_after(record)
     return state

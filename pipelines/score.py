@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.errors import PartitionMissingError, PromotionError
-from pipelines.model import as_model_input
+from pipelines.dataset import model_matrix
+from pipelines.errors import NoChampionError, PartitionMissingError
+from pipelines.model import TabularModel, as_model_input
 from pipelines.promotion import State
 from pipelines.registry import CHALLENGER, CHAMPION
 from pipelines.spec import ModelSpec
@@ -32,13 +33,15 @@ PREDICTIONS = "predictions"
 
 
 def challenger_mask(keys: pd.Series, salt: str, share: float) -> np.ndarray:
-    """True for the rows whose salted key hash falls in the challenger's share."""
+    """True for the rows whose salted key hash falls in the challenger's share.
+
+    Keys are hashed as stored (their type is fixed by the data contract), with a 64-bit
+    SipHash keyed by the rollout's salt.
+    """
     if share <= 0:
         return np.zeros(len(keys), dtype=bool)
     hash_key = hashlib.sha256(salt.encode()).hexdigest()[:16]
-    hashed = pd.util.hash_pandas_object(
-        keys.astype("string"), index=False, hash_key=hash_key
-    ).to_numpy()
+    hashed = pd.util.hash_pandas_object(keys, index=False, hash_key=hash_key).to_numpy()
     return hashed < np.uint64(min(share, 1.0) * float(2**64 - 1))
 
 
@@ -66,6 +69,10 @@ def load_model(tracking_uri: str, model: str, version: str) -> Any:
 
 
 def _predict(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    """Predictions of a logged model; ours skip the pyfunc's input conversion (same matrix)."""
+    inner = model.unwrap_python_model() if hasattr(model, "unwrap_python_model") else None
+    if isinstance(inner, TabularModel):
+        return np.asarray(inner.fitted.predict(model_matrix(frame, inner.spec, inner.levels)))
     return np.asarray(model.predict(as_model_input(frame, spec)), dtype="float64")
 
 
@@ -84,16 +91,17 @@ def score_day(
     frame = lake.read_table(path).to_pandas()
     champion = version or state.champion
     if champion is None:
-        raise PromotionError(f"{spec.name}: no champion to score {day} with")
+        raise NoChampionError(f"{spec.name}: no champion yet to score {day} with")
     rollout = None if version else state.rollout
     mask = np.zeros(len(frame), dtype=bool)
     fallback = ""
     predictions = np.full(len(frame), np.nan)
+    features = frame[spec.feature_names]  # rows are copied below only for these columns
     if rollout is not None and rollout.share > 0:
         mask = challenger_mask(frame[spec.entity_key], rollout.salt, rollout.share)
         try:
             served = _predict(
-                load_model(tracking_uri, spec.name, rollout.version), frame[mask], spec
+                load_model(tracking_uri, spec.name, rollout.version), features[mask], spec
             )
             if np.isnan(served).any():
                 raise ValueError(f"{int(np.isnan(served).sum())} NaN predictions")
@@ -102,16 +110,24 @@ def score_day(
             fallback = f"challenger v{rollout.version} failed: {type(exc).__name__}: {exc}"[:500]
             log.warning("%s %s: %s; the champion scores every row", spec.name, day, fallback)
             mask[:] = False
-    predictions[~mask] = _predict(load_model(tracking_uri, spec.name, champion), frame[~mask], spec)
+    champion_rows = features if not mask.any() else features[~mask]
+    predictions[~mask] = _predict(
+        load_model(tracking_uri, spec.name, champion), champion_rows, spec
+    )
     challenger = rollout.version if rollout is not None else None
+    served_by = mask.astype("int8")
     out = pd.DataFrame(
         {
-            spec.entity_key: frame[spec.entity_key].to_numpy(),
-            spec.timestamp: frame[spec.timestamp].to_numpy(),
+            spec.entity_key: frame[spec.entity_key],
+            spec.timestamp: frame[spec.timestamp],
             "prediction": predictions,
-            "model_version": np.where(mask, challenger or "", champion),
-            "model_alias": np.where(mask, CHALLENGER, CHAMPION if not version else "override"),
-            "rollout_salt": rollout.salt if rollout is not None else "",
+            "model_version": pd.Categorical.from_codes(served_by, [champion, challenger or "-"]),
+            "model_alias": pd.Categorical.from_codes(
+                served_by, [CHAMPION if not version else "override", CHALLENGER]
+            ),
+            "rollout_salt": pd.Categorical.from_codes(
+                np.zeros(len(frame), dtype="int8"), [rollout.salt if rollout else ""]
+            ),
         }
     )
     written = lake.write_partition(out, PREDICTIONS, spec.name, day)
@@ -121,7 +137,7 @@ def score_day(
         day=day,
         uri=written.uri,
         rows=len(out),
-        rows_by_version={str(k): int(v) for k, v in counts.items()},
+        rows_by_version={str(k): int(v) for k, v in counts.items() if v},
         champion=champion,
         challenger=challenger,
         share=rollout.share if rollout is not None else 0.0,

@@ -24,3 +24,8 @@ def features_asset(spec: ModelSpec) -> Asset:
 def model_asset(spec: ModelSpec) -> Asset:
     """New registered versions of one model in MLflow."""
     return Asset(name=f"model.{spec.name}", uri=f"mlops://registry/{spec.name}")
+
+
+def predictions_asset(spec: ModelSpec) -> Asset:
+    """Predictions partitions scored for one model."""
+    return Asset(name=f"predictions.{spec.name}", uri=f"mlops://lake/predictions/{spec.name}")

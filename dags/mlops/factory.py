@@ -1,4 +1,4 @@
-"""The DAG factory: model specs in, Airflow DAGs out.
+"""The DAG factory: model specs in, Airflow DAGs out (training, scoring, promotion per model).
 
 ``dags_from_specs()`` builds every valid spec's DAGs and logs the invalid ones;
 ``raise_for_bad_specs()`` (called by ``dags/check_model_specs.py``) turns the invalid ones
@@ -40,7 +40,7 @@ def default_args(spec: ModelSpec) -> dict[str, object]:
     }
 
 
-def _midnight(day: date, tz: str) -> datetime:
+def midnight(day: date, tz: str) -> datetime:
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz))
 
 
@@ -60,7 +60,7 @@ def training_dag(spec: ModelSpec) -> DAG:
         description=spec.description or f"Nightly training of {spec.name}",
         doc_md=_doc(spec),
         schedule=CronDataIntervalTimetable(schedules.training, timezone=tz),
-        start_date=_midnight(schedules.start_date, tz),
+        start_date=midnight(schedules.start_date, tz),
         catchup=False,  # history is replayed on purpose, with `airflow backfill create`
         max_active_runs=1,  # day D trains on the features of the days before it
         default_args=default_args(spec),
@@ -95,10 +95,12 @@ def dags_from_specs() -> dict[str, DAG]:
     good, bad = load_specs(settings.models_dir())
     for path, error in bad.items():
         log.error("skipping invalid model spec %s: %s", path, error)
+    from mlops.serving import promotion_dag, scoring_dag
+
     dags = {}
     for spec in good.values():
-        dag = training_dag(spec)
-        dags[dag.dag_id] = dag
+        for dag in (training_dag(spec), scoring_dag(spec), promotion_dag(spec)):
+            dags[dag.dag_id] = dag
     return dags
 
 

@@ -147,7 +147,7 @@ def review_dag() -> DAG:
             params, lake = context["params"], settings.open_lake()
             day, dataset = date.fromisoformat(params["date"]), params["dataset"]
             response = context["ti"].xcom_pull(task_ids="approve")
-            actor = _actor(context, response)
+            actor = decided_by(context, response)
             if response and response["chosen_options"] != [APPROVE]:
                 record_decision(
                     lake,
@@ -192,7 +192,7 @@ def review_dag() -> DAG:
     return dag
 
 
-def _actor(context: dict[str, Any], response: dict[str, Any] | None) -> str:
+def decided_by(context: dict[str, Any], response: dict[str, Any] | None) -> str:
     """Who decided: the approver, else the user who triggered the run."""
     if response and response.get("responded_by_user"):
         user = response["responded_by_user"]

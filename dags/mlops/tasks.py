@@ -61,7 +61,7 @@ def step_errors(spec: ModelSpec, step: str, day: date) -> Iterator[None]:
     where = f"{spec.name} {step} {day}"
     try:
         yield
-    except (errors.PartitionMissingError, errors.NotEnoughDataError) as exc:
+    except (errors.PartitionMissingError, errors.NotEnoughDataError, errors.NoChampionError) as exc:
         log.warning("%s skipped: %s", where, exc)
         raise AirflowSkipException(f"{where}: {exc}") from exc
     except (errors.CorruptPartitionError, errors.SpecError, errors.TrainingError) as exc:

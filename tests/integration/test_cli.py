@@ -45,6 +45,23 @@ def test_steps_run_from_the_shell_and_write_their_result(tmp_path):
     assert result == json.loads(trained.stdout)
     assert result["status"] == "done" and result["version"] == "1"
 
+    scored = cli(
+        "score", "--model", "flight_delay", "--date", "2013-01-02", "--lake", lake, env=env
+    )
+    assert scored.returncode == 99, scored.stderr  # the gate crowned no champion yet
+    assert json.loads(scored.stdout)["reason"] == (
+        "flight_delay: no champion yet to score 2013-01-02 with"
+    )
+    decided = cli(
+        "promote", "--model", "flight_delay", "--date", "2013-01-02", "--lake", lake, env=env
+    )
+    assert (decided.returncode, json.loads(decided.stdout)["action"]) == (0, "idle")
+    refused = cli(
+        "rollback", "--model", "flight_delay", "--reason", "test", "--lake", lake, env=env
+    )
+    assert refused.returncode == 1
+    assert "no previous version to roll back to" in refused.stderr
+
 
 def test_validate_checks_any_file_and_exits_1_on_block(tmp_path):
     from pipelines.sources.synthetic import generate_day

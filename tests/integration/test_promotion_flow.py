@@ -152,9 +152,9 @@ def test_stepwise_promotion_abort_pause_and_rollback_over_replayed_days(world):
     # The history answers "who was champion at T"; a backfill scores with that day's models.
     records = rollout.read_history(lake, model)
     promoted_at = next(r.at for r in records if r.action == "promote")
-    assert rollout.champion_at(lake, model, promoted_at - timedelta(seconds=1)) == "1"
-    assert rollout.champion_at(lake, model, promoted_at) == good
-    assert rollout.champion_at(lake, model, end_of(day)) == "1"
+    assert rollout.champion_at(lake, model, promoted_at) == "1"
+    assert rollout.champion_at(lake, model, promoted_at + timedelta(seconds=1)) == good
+    assert rollout.champion_at(lake, model, end_of(day) + timedelta(seconds=1)) == "1"
     assert rollout.champion_at(lake, model, datetime(2012, 1, 1, tzinfo=UTC)) is None
     at_10 = START + timedelta(days=4)  # scored by v1 with v2 at 10% back then
     path = lake.partition_path("predictions", model, at_10)

@@ -56,7 +56,7 @@ def test_random_event_sequences_keep_every_invariant(events):
         assert promotion.state_after(record) == state  # the history alone rebuilds the state
         if record.action in ("promote", "replace", "rollback"):
             assert state.previous == record.from_version
-    assert promotion.state_at(history, "m", at).champion == state.champion
+    assert promotion.state_at(history, "m", at + timedelta(seconds=1)) == state
 
 
 def test_stepwise_climbs_then_promotes_with_previous_kept():
@@ -188,3 +188,13 @@ def test_compare_cohorts_tells_worse_from_better():
 def test_bad_promotion_specs_are_refused(fields, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         PromotionSpec(**fields)
+
+
+def test_evidence_is_json_safe_even_without_rows():
+    import json
+
+    empty = compare_cohorts(np.array([]), np.array([1.0]), 0.95)
+    assert json.loads(json.dumps(empty.to_dict(), allow_nan=False))["ci_low"] is None
+    decision = decide(STEPWISE, rolling(), "2", empty, T0)
+    assert decision.action == "hold"
+    json.dumps(decision.metrics, allow_nan=False)

@@ -1,0 +1,254 @@
+"""After training: batch scoring, promotion runs and rollbacks, built from the model specs.
+
+- ``<model>__scoring``: scores a day's features with the models serving at the end of that
+  day (champion, and the challenger for its share during a rollout); runs when the features
+  Asset is updated, or on ``schedules.scoring``. The trigger form can pick a date and force
+  one version for every row.
+- ``<model>__promotion``: one decision of the spec's promotion strategy per run (start,
+  advance, hold, wait, abort), after each scoring or on ``schedules.promotion``; a step the
+  spec names in ``approval_steps`` waits for a person in Airflow's Required Actions.
+- ``mlops__rollback``: a person makes a model's ``previous`` (or any registered) version
+  champion again, with a reason; recorded like every other transition.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from mlops import settings
+from mlops.assets import features_asset, predictions_asset
+from mlops.review import decided_by
+from mlops.tasks import DATE_PARAM, date_param, partition_day, step_errors
+from pipelines.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+APPROVE, REJECT = "Approve", "Reject"
+ROLLBACK_DAG_ID = "mlops__rollback"
+
+
+def _dag_args(spec: ModelSpec, kind: str, **extra: Any) -> dict[str, Any]:
+    from mlops.factory import default_args, midnight
+
+    return {
+        "dag_id": f"{spec.name}__{kind}",
+        "start_date": midnight(spec.schedules.start_date, spec.schedules.timezone),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": default_args(spec),
+        "tags": ["mlops", f"model:{spec.name}", kind, *spec.tags],
+        **extra,
+    }
+
+
+def _cron_or(asset: Any, cron: str | None, tz: str) -> Any:
+    return CronDataIntervalTimetable(cron, timezone=tz) if cron else [asset]
+
+
+def event_day(context: dict[str, Any], spec: ModelSpec, asset: Any) -> date:
+    """The partition a run is about: the Param, the triggering Asset event's date, or the
+    run's data interval."""
+    chosen = (context.get("params") or {}).get(DATE_PARAM)
+    if chosen:
+        return date.fromisoformat(str(chosen))
+    events = (context.get("triggering_asset_events") or {}).get(asset) or []
+    dates = [e.extra["date"] for e in events if (e.extra or {}).get("date")]
+    if dates:
+        return date.fromisoformat(max(dates))
+    return partition_day(context, spec)
+
+
+def scoring_dag(spec: ModelSpec) -> DAG:
+    """``<model>__scoring``: predictions for one day, with the traffic split of that day."""
+    features = features_asset(spec)
+    predictions = predictions_asset(spec)
+    schedules = spec.schedules
+    params = {
+        DATE_PARAM: date_param(),
+        "version": Param(
+            None,
+            type=["null", "string"],
+            title="Force a version",
+            description="Score every row with this registered version (empty: as served).",
+        ),
+    }
+    with DAG(
+        schedule=_cron_or(features, schedules.scoring, schedules.timezone),
+        **_dag_args(
+            spec,
+            "scoring",
+            description=f"Batch scoring of {spec.name} (champion + challenger share)",
+            doc_md=__doc__,
+            params=params,
+        ),
+    ) as dag:
+
+        @task(outlets=[predictions])
+        def score(**context: Any) -> dict[str, Any]:
+            from pipelines.promote import end_of_day, scoring_run
+
+            day = event_day(context, spec, features)
+            version = (context.get("params") or {}).get("version") or None
+            with step_errors(spec, "score", day):
+                result = scoring_run(
+                    settings.open_lake(),
+                    spec,
+                    day,
+                    settings.tracking_uri(),
+                    end_of_day(day, schedules.timezone),
+                    f"airflow:{context['dag'].dag_id}/{context['run_id']}",
+                    version=str(version) if version else None,
+                )
+            payload = result.to_dict()
+            log.info("scored %s on %s: %s", spec.name, day, payload)
+            if result.fallback:
+                log.warning("challenger out of service: %s", result.fallback)
+            facts = ("day", "rows", "champion", "challenger", "share")
+            extra = {k: payload[k] for k in facts}
+            context["outlet_events"][predictions].extra = {**extra, "date": payload["day"]}
+            return payload
+
+        score()
+    return dag
+
+
+def promotion_dag(spec: ModelSpec) -> DAG:
+    """``<model>__promotion``: decide and apply one step; approvals wait for a person."""
+    predictions = predictions_asset(spec)
+    schedules = spec.schedules
+    with DAG(
+        schedule=_cron_or(predictions, schedules.promotion, schedules.timezone),
+        **_dag_args(
+            spec,
+            "promotion",
+            description=f"Promotion of {spec.name} ({spec.promotion.strategy})",
+            doc_md=__doc__,
+            params={DATE_PARAM: date_param()},
+        ),
+    ) as dag:
+
+        def run_time(context: dict[str, Any]) -> datetime:
+            """The decision's time: end of the scored day, or the cron interval's end."""
+            from pipelines.promote import end_of_day
+
+            if schedules.promotion and not (context.get("params") or {}).get(DATE_PARAM):
+                return context["data_interval_end"]
+            return end_of_day(event_day(context, spec, predictions), schedules.timezone)
+
+        def run_promotion(context: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+            from pipelines.errors import ConcurrentPromotionError, PromotionError
+            from pipelines.promote import promotion_run
+
+            actor = kwargs.pop("by", None) or f"airflow:{dag.dag_id}/{context['run_id']}"
+            now = run_time(context)
+            try:
+                result = promotion_run(
+                    settings.open_lake(), spec, settings.tracking_uri(), now, actor, **kwargs
+                )
+            except ConcurrentPromotionError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            except PromotionError as exc:
+                raise AirflowFailException(f"{spec.name}: {exc}") from exc
+            log.info("%s promotion at %s: %s", spec.name, now, result)
+            return {**result, "at": now.isoformat()}
+
+        @task
+        def decide(**context: Any) -> dict[str, Any]:
+            """Decide; every decision but an approval is applied here (compare-and-set)."""
+            return run_promotion(context)
+
+        @task.short_circuit
+        def needs_approval(decision: dict[str, Any]) -> bool:
+            return decision["action"] == "await_approval"
+
+        approve = HITLOperator(
+            task_id="approve",
+            subject=f"Promote {spec.name}: " + "{{ ti.xcom_pull(task_ids='decide')['why'] }}",
+            body=(
+                "Challenger v{{ ti.xcom_pull(task_ids='decide')['version'] }} vs champion "
+                "v{{ ti.xcom_pull(task_ids='decide')['champion'] }}. Live evidence: "
+                "{{ ti.xcom_pull(task_ids='decide')['metrics'] }}"
+            ),
+            options=[APPROVE, REJECT],
+            response_timeout=timedelta(days=7),
+        )
+
+        @task
+        def apply_approved(decision: dict[str, Any], **context: Any) -> dict[str, Any]:
+            """Carry out the approved step, unless the state moved while waiting."""
+            response = context["ti"].xcom_pull(task_ids="approve") or {}
+            actor = decided_by(context, response)
+            if response.get("chosen_options") != [APPROVE]:
+                log.info("%s: %s rejected by %s", spec.name, decision["why"], actor)
+                return {**decision, "action": "rejected", "by": actor}
+            return run_promotion(context, approved=True, expected_seq=decision["seq"], by=actor)
+
+        decided = decide()
+        needs_approval(decided) >> approve >> apply_approved(decided)
+    return dag
+
+
+def rollback_dag(specs: dict[str, ModelSpec]) -> DAG:
+    """``mlops__rollback``: a person restores a model's previous (or a chosen) version."""
+    names = sorted(specs)
+    with DAG(
+        dag_id=ROLLBACK_DAG_ID,
+        description="Make a model's previous (or a chosen) version champion again, recorded",
+        doc_md=__doc__,
+        schedule=None,
+        start_date=datetime(2013, 1, 1, tzinfo=UTC),
+        catchup=False,
+        tags=["mlops", "promotion", "rollback"],
+        default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(seconds=30)},
+        params={
+            "model": Param(
+                names[0] if names else "", type="string", enum=names or [""], title="Model"
+            ),
+            "version": Param(
+                None,
+                type=["null", "string"],
+                title="Version",
+                description="Registered version to make champion (empty: the previous one).",
+            ),
+            "reason": Param(
+                "",
+                type="string",
+                minLength=3,
+                maxLength=500,
+                title="Reason",
+                description="Why: recorded in the promotion history and on the versions.",
+            ),
+        },
+    ) as dag:
+
+        @task
+        def rollback(**context: Any) -> dict[str, Any]:
+            from pipelines.errors import PromotionError
+            from pipelines.promote import rollback_run
+
+            params = context["params"]
+            if params["model"] not in specs:
+                raise AirflowFailException(f"unknown model {params['model']!r}; known: {names}")
+            actor = decided_by(context, None)
+            try:
+                result = rollback_run(
+                    settings.open_lake(),
+                    specs[params["model"]],
+                    settings.tracking_uri(),
+                    str(params["version"]) if params.get("version") else None,
+                    params["reason"],
+                    datetime.now(UTC),
+                    actor,
+                )
+            except PromotionError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            log.info("rollback by %s: %s", actor, result)
+            return result
+
+        rollback()
+    return dag
