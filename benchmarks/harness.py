@@ -15,12 +15,11 @@ def in_child(module: str, *args: str) -> dict[str, Any]:
     """Run ``python -m module --child ARGS``; its last stdout line (JSON) plus ``wall_s``."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", module, "--child", *args],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-m", module, "--child", *args], capture_output=True, text=True
     )
     wall = time.perf_counter() - started
+    if done.returncode:
+        raise RuntimeError(f"{module} {args[0]} failed:\n{done.stderr[-3000:]}")
     return {"wall_s": wall, **json.loads(done.stdout.strip().splitlines()[-1])}
 
 

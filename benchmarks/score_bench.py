@@ -9,18 +9,17 @@ is its own:
   load both versions from the registry, read the partition, split rows by the salted hash,
   predict, write the predictions partition;
 - ``raw``: read the same partition with pyarrow, give the categorical columns the model's
-  levels, and call ``Booster.predict`` of the champion's LightGBM file: the floor.
+  levels, and call ``Booster.predict`` of the champion (loaded before the timer): the floor.
 
 Times are taken inside the process around the work; library imports happen before the
 timer on both sides. The step's time includes reading the history and loading both versions
-from the registry; the raw side's includes loading the champion's booster file only.
+from the registry; the raw side's does not include loading its booster.
 Usage: ``python -m benchmarks.score_bench --rows 1000000 10000000``; prints a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -49,7 +48,8 @@ def setup(lake_root: str, rows: int, tracking: str) -> None:
 
     prepare(lake_root, TRAIN_ROWS, tracking)
     lake, small = Lake(lake_root), bench_spec(TRAIN_ROWS // DAYS)
-    result = train(lake, small, FIRST + timedelta(days=DAYS), tracking)
+    artifacts = str(Path(lake_root).parent / "artifacts")
+    result = train(lake, small, FIRST + timedelta(days=DAYS), tracking, artifact_root=artifacts)
     client = MlflowClient(tracking)
     source = client.get_model_version(small.name, result.version)
     second = client.create_model_version(small.name, source.source, source.run_id)
@@ -77,20 +77,16 @@ def run_step(lake_root: str, rows: int, tracking: str) -> dict[str, Any]:
 
 
 def run_raw(lake_root: str, rows: int, tracking: str) -> dict[str, Any]:
-    import lightgbm as lgb
     import mlflow
     import pandas as pd
     import pyarrow.parquet as pq
 
     spec = bench_spec(rows)
-    folder = Path(
-        mlflow.artifacts.download_artifacts(f"models:/{spec.name}/1", tracking_uri=tracking)
-    )
-    (model_file,) = folder.rglob("model.lgb.txt")
-    levels = json.loads(next(folder.rglob("meta.json")).read_text())["levels"]
+    mlflow.set_tracking_uri(tracking)
+    logged = mlflow.pyfunc.load_model(f"models:/{spec.name}/1").unwrap_python_model()
+    booster, levels = logged.fitted.booster, logged.levels  # loaded before the timer
     path = f"{lake_root}/features/{spec.name}/date={SCORED.isoformat()}/part-0.parquet"
     started = time.perf_counter()
-    booster = lgb.Booster(model_file=str(model_file))
     frame = pq.read_table(path, columns=spec.feature_names).to_pandas()
     for column, values in levels.items():
         frame[column] = frame[column].astype("string").astype(pd.CategoricalDtype(values))

@@ -88,7 +88,8 @@ def run_step(lake_root: str, rows: int, tracking: str) -> dict[str, Any]:
     from pipelines.train import train
 
     spec = bench_spec(rows // DAYS)
-    result = train(Lake(lake_root), spec, FIRST + timedelta(days=DAYS), tracking)
+    artifacts = str(Path(lake_root).parent / "artifacts")  # not ./mlruns in the cwd
+    result = train(Lake(lake_root), spec, FIRST + timedelta(days=DAYS), tracking, None, artifacts)
     return {"rows_train": result.rows_train, "rmse": result.value}
 
 

@@ -34,3 +34,8 @@ def test_torch_benchmark_prints_its_result():
 def test_validation_benchmark_prints_its_table():
     out = run("benchmarks.validate_bench", "--rows", "20000")
     assert "| 20,000 |" in out and "rows dropped (out_of_range, unseen_category)" in out
+
+
+def test_scoring_benchmark_prints_its_table():
+    out = run("benchmarks.score_bench", "--rows", "20000")
+    assert "| 20,000 |" in out and "| throughput ratio |" in out

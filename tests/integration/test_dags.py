@@ -64,6 +64,23 @@ def test_training_dag_shape_and_schedule(airflow_db):
     assert "partition_date" in dag.params
 
 
+def test_scoring_and_promotion_follow_the_data_through_assets(airflow_db):
+    dags = dagbag().dags
+    scoring, promotion = dags["flight_delay__scoring"], dags["flight_delay__promotion"]
+    assert [t.task_id for t in scoring.topological_sort()] == ["score"]
+    assert {a.name for a in scoring.get_task("score").outlets} == {"predictions.flight_delay"}
+    assert [t.task_id for t in promotion.topological_sort()] == [
+        "decide",
+        "needs_approval",
+        "approve",
+        "apply_approved",
+    ]
+    assert promotion.max_active_runs == 1  # with the history's compare-and-set
+    assert "features.flight_delay" in str(scoring.timetable.asset_condition)
+    assert "predictions.flight_delay" in str(promotion.timetable.asset_condition)
+    assert {"model", "version", "reason"} <= set(dags["mlops__rollback"].params)
+
+
 def test_bad_spec_is_an_import_error_and_other_dags_still_load(airflow_db, tmp_path):
     for name in ("flight_delay", "synthetic_demand"):
         (tmp_path / f"{name}.yaml").write_text((MODELS / f"{name}.yaml").read_text())

@@ -213,3 +213,19 @@ def test_a_crash_between_history_and_registry_is_finished_by_the_next_run(world)
     assert aliases(client, spec.name)[CHAMPION] == "1"
     rollout.reconcile(lake, client, spec.name)
     assert aliases(client, spec.name) == {CHAMPION: challenger, CHALLENGER: None, PREVIOUS: "1"}
+
+
+def test_a_step_outside_its_window_waits_and_changes_nothing(world):
+    spec, lake, tracking, client = world
+    window = {"cron": "0 9 * * 1-5", "hours": 7, "timezone": "America/New_York"}
+    spec = spec.model_copy(update={"promotion": PromotionSpec(strategy="scheduled", window=window)})
+    challenger = copy_as_challenger(client, spec.name, "1")
+    saturday_noon = datetime(2013, 1, 5, 17, tzinfo=UTC)
+    decided = promotion_run(lake, spec, tracking, saturday_noon, "promotion")
+    assert (decided["action"], decided["applied"]) == ("wait", False)
+    assert "outside the window" in decided["why"]
+    assert aliases(client, spec.name) == {CHAMPION: "1", CHALLENGER: challenger, PREVIOUS: None}
+    monday_ten = datetime(2013, 1, 7, 15, tzinfo=UTC)
+    decided = promotion_run(lake, spec, tracking, monday_ten, "promotion")
+    assert (decided["action"], decided["champion"]) == ("replace", challenger)
+    assert aliases(client, spec.name) == {CHAMPION: challenger, CHALLENGER: None, PREVIOUS: "1"}
