@@ -16,8 +16,8 @@ from pipelines.train import RunContext, train
 from tests.conftest import MODELS, replay
 from tests.integration.test_promotion_flow import (
     aliases,
-    constant_challenger,
     copy_as_challenger,
+    drifted_challenger,
 )
 from tests.integration.test_validation_dag_run import respond_when_asked
 
@@ -94,7 +94,7 @@ def test_a_stepwise_rollout_over_replayed_nights_then_a_bad_one_is_aborted(
     assert sorted(set(shares)) == [0.0, 0.1, 0.25, 0.5]
     assert aliases(client, MODEL) == {CHAMPION: good, CHALLENGER: None, PREVIOUS: "1"}
 
-    bad = constant_challenger(client, client.tracking_uri, MODEL, -50.0)
+    bad = drifted_challenger(spec, client.tracking_uri, tmp_path, day)
     for _ in range(4):
         _, decided = night(day)
         day += timedelta(days=1)

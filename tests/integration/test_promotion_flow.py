@@ -16,7 +16,7 @@ from pipelines.errors import ConcurrentPromotionError, PromotionError
 from pipelines.promote import promotion_run, rollback_run, scoring_run
 from pipelines.registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version
 from pipelines.score import challenger_mask
-from pipelines.spec import PromotionSpec
+from pipelines.spec import DriftEvent, PromotionSpec
 from pipelines.storage import Lake
 from pipelines.train import RunContext, train
 from tests.conftest import replay
@@ -69,6 +69,22 @@ def constant_challenger(client, tracking: str, model: str, value: float) -> str:
     new = client.create_model_version(model, info.model_uri, info.run_id)
     client.set_registered_model_alias(model, CHALLENGER, new.version)
     return str(new.version)
+
+
+def drifted_challenger(spec, tracking: str, folder, day: date) -> str:
+    """A version trained on a period of synthetic concept drift (every relationship turned
+    around): it wins the offline gate on that period, so training makes it challenger, and
+    it is worse on the live traffic, which has no drift."""
+    options = spec.source.options.model_copy(
+        update={"drift": [DriftEvent(kind="concept_drift", start=START, magnitude=1.0)]}
+    )
+    source = spec.source.model_copy(update={"options": options})
+    drifted = spec.model_copy(update={"source": source})
+    lake = Lake(str(folder / "drifted-lake"))
+    replay(lake, drifted, [day - timedelta(days=i) for i in range(4, 0, -1)])
+    result = train(lake, drifted, day - timedelta(days=1), tracking, None, str(folder / "a2"))
+    assert result.alias == CHALLENGER, result
+    return result.version
 
 
 def night(spec, lake, tracking, day: date) -> tuple[dict, dict]:

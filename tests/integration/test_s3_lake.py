@@ -107,3 +107,13 @@ def test_unreachable_s3_fails_clearly_after_retries(flight_spec):
     message = str(caught.value)
     assert f"s3://{BUCKET}/lake/landing/flights/date=2013-01-02" in message
     assert "unreachable after retries" in message and "aws_default" in message
+
+
+def test_exclusive_create_on_s3_lets_exactly_one_writer_win(aws_default):
+    """The promotion history's compare-and-set: If-None-Match on the S3 PUT."""
+    from mlops.settings import open_lake
+
+    lake = open_lake(f"s3://{BUCKET}/cas-test")
+    assert lake.create_once(b'{"seq": 1, "by": "first"}', "promotions/m/history/00000001.json")
+    assert not lake.create_once(b'{"seq": 1, "by": "second"}', "promotions/m/history/00000001.json")
+    assert lake.read_json("promotions/m/history/00000001.json")["by"] == "first"
