@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 
 from pipelines import promotion, rollout
 from pipelines.errors import ConcurrentPromotionError, PromotionError
+from pipelines.model import as_model_input
 from pipelines.promote import promotion_run, rollback_run, scoring_run
 from pipelines.registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version
 from pipelines.score import challenger_mask
@@ -124,6 +125,12 @@ def test_stepwise_promotion_abort_pause_and_rollback_over_replayed_days(world):
     assert set(frame["model_version"]) == {"1", good}
     expected = challenger_mask(frame[spec.entity_key], frame["rollout_salt"][0], 0.25)
     assert 0.2 < expected.mean() < 0.3
+    # The fast path (one float matrix, row slices) predicts what the logged pyfunc predicts.
+    mlflow.set_tracking_uri(tracking)
+    logged = mlflow.pyfunc.load_model(f"models:/{model}/1")  # v2 is the same model
+    features = lake.read_table(lake.partition_path("features", model, day_at_25)).to_pandas()
+    by_pyfunc = logged.predict(as_model_input(features, spec))
+    assert np.allclose(frame["prediction"].to_numpy(), np.asarray(by_pyfunc))
     assert (frame["model_version"] == good).to_numpy().tolist() == expected.tolist()
 
     # A bad challenger (constant predictions) is taken out on evidence, automatically.
