@@ -1,7 +1,7 @@
 """One CLI for every step, so a Kubernetes pod, a shell and an Airflow task run the same code.
 
     python -m pipelines init-model --name NAME --sample FILE --label COLUMN
-    python -m pipelines ingest|validate|features|train|score|promote --model NAME --date D
+    python -m pipelines ingest|validate|features|train|score|promote|monitor --model NAME --date D
     python -m pipelines rollback --model NAME [--version V] --reason TEXT
     python -m pipelines validate --model NAME --input URI [--date D] [--labels]
 
@@ -14,7 +14,8 @@ Settings come from flags or the environment: ``MLOPS_MODELS_DIR``, ``MLOPS_LAKE_
 read by boto as usual (an empty value counts as unset). ``--spec-fingerprint`` makes a pod
 refuse a spec that differs from the one Airflow parsed. The result is one JSON object on
 stdout and, with ``--output``, in a file (``/airflow/xcom/return.json`` in a pod). Exit
-codes: 0 done, 99 skipped (no data for the date; the training pod's ``skip_on_exit_code``),
+codes: 0 done, 99 skipped (no data for the date, no champion yet, or a nightly training run of
+a model that trains on request; the training pod's ``skip_on_exit_code``),
 1 failed, 2 bad usage or spec.
 """
 
@@ -29,19 +30,13 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import (
-    NoChampionError,
-    NotEnoughDataError,
-    PartitionMissingError,
-    PipelineError,
-    SpecError,
-)
+from pipelines.errors import SKIPS, PipelineError, SpecError
 
 if TYPE_CHECKING:
     from pipelines.spec import ModelSpec
     from pipelines.storage import Lake
 
-STEPS = ("ingest", "validate", "features", "train", "score", "promote", "rollback")
+STEPS = ("ingest", "validate", "features", "train", "score", "promote", "rollback", "monitor")
 EXIT_SKIPPED = 99
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -133,6 +128,8 @@ def _run_step(args: argparse.Namespace) -> dict[str, Any]:
         return build_features(lake, spec, args.date).to_dict()
     if args.command == "train":
         return _train(args, lake, spec)
+    if args.command == "monitor":
+        return _monitor(args, lake, spec)
     return _serve(args, lake, spec)
 
 
@@ -150,9 +147,27 @@ def _train(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, A
         dag_id=os.environ.get("AIRFLOW_CTX_DAG_ID", ""),
         run_id=os.environ.get("AIRFLOW_CTX_DAG_RUN_ID", ""),
         try_number=int(os.environ.get("AIRFLOW_CTX_TRY_NUMBER", "0") or 0),
+        trigger=os.environ.get("AIRFLOW_CTX_DAG_RUN_TYPE", "manual") or "manual",
     )
     artifacts = os.environ.get("MLOPS_ARTIFACT_ROOT")
     return train(lake, spec, args.date, _tracking(), context, artifact_root=artifacts).to_dict()
+
+
+def _monitor(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
+    """Drift, live performance, the Evidently report and the guarded retrain decision."""
+    from pipelines import monitoring
+
+    tracking, artifacts = _tracking(), os.environ.get("MLOPS_ARTIFACT_ROOT")
+    result, run_id = monitoring.check(lake, spec, args.date, tracking, artifacts)
+    files, _ = monitoring.report(lake, spec, args.date, tracking, result.version, artifacts)
+    decision = monitoring.decide(lake, spec, args.date, tracking, result.triggers, artifacts)
+    return {
+        **result.summary(),
+        "report": files.html,
+        "mlflow_run": run_id,
+        "retrain": decision.retrain,
+        "why": decision.why,
+    }
 
 
 def _serve(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
@@ -196,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         payload = {"status": "done", **action(args)}
         code = EXIT_FAILED if payload["status"] == "block" else 0
-    except (PartitionMissingError, NotEnoughDataError, NoChampionError) as exc:
+    except SKIPS as exc:
         payload, code = {"status": "skipped", "reason": str(exc)}, EXIT_SKIPPED
     except SpecError as exc:
         payload, code = {"status": "failed", "reason": str(exc)}, EXIT_USAGE

@@ -45,3 +45,11 @@ class ConcurrentPromotionError(PromotionError):
 
 class NoChampionError(PipelineError):
     """No version serves yet (the gate has not crowned one): scoring skips."""
+
+
+class NotRequestedError(PipelineError):
+    """Nothing asked for this step: e.g. a nightly run of a model that trains on request."""
+
+
+# A step that ends in one of these did nothing on purpose: skip, with the reason.
+SKIPS = (PartitionMissingError, NotEnoughDataError, NoChampionError, NotRequestedError)

@@ -174,13 +174,89 @@ class GateSpec(_Strict):
     min_slice_rows: Annotated[int, Field(ge=1)] = 100
 
 
-class DriftSpec(_Strict):
-    """Drift tests per column type and the score above which a column counts as drifted."""
+DriftTest = Literal["psi", "ks", "wasserstein", "jensenshannon", "chisquare"]
+NUMERIC_TESTS = ("psi", "ks", "wasserstein")
+CATEGORICAL_TESTS = ("psi", "jensenshannon", "chisquare")
+# Scores at or above the threshold are drift, except chisquare: a p-value, drift below it.
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "psi": 0.2,
+    "ks": 0.1,
+    "wasserstein": 0.1,
+    "jensenshannon": 0.1,
+    "chisquare": 0.05,
+}
 
-    numeric_test: Literal["psi", "ks", "wasserstein"] = "psi"
-    categorical_test: Literal["psi", "jensenshannon", "chisquare"] = "jensenshannon"
-    threshold: Annotated[float, Field(gt=0)] = 0.2
+
+class DriftTestSpec(_Strict):
+    """One drift test and its threshold (the test's default when left out)."""
+
+    test: DriftTest
+    threshold: Annotated[float, Field(gt=0)] | None = None
+
+    @property
+    def limit(self) -> float:
+        return self.threshold if self.threshold is not None else DEFAULT_THRESHOLDS[self.test]
+
+
+class DriftSpec(_Strict):
+    """How the monitoring DAG judges a day against the serving version's reference profile.
+
+    ``numeric`` / ``categorical`` name the test per column type (``columns`` overrides one
+    column), ``prediction`` the test on the model's outputs. Scores are distances on the whole
+    day (psi, ks statistic, normed wasserstein, jensen-shannon), except ``chisquare``, a p-value.
+    A column's missing-value drift is a rise of its null share above ``max_null_share_increase``.
+    The data counts as drifted when ``share_of_drifted_columns`` of the features drift.
+    """
+
+    numeric: DriftTestSpec = DriftTestSpec(test="psi")
+    categorical: DriftTestSpec = DriftTestSpec(test="jensenshannon")
+    columns: dict[str, DriftTestSpec] = Field(default_factory=dict)
+    prediction: DriftTestSpec = DriftTestSpec(test="psi")
+    max_null_share_increase: Annotated[float, Field(gt=0, le=1)] = 0.05
     share_of_drifted_columns: Annotated[float, Field(gt=0, le=1)] = 0.3
+    window_days: Annotated[int, Field(ge=1, le=90)] = 1
+    reference_rows: Annotated[int, Field(ge=1000)] = 1_000_000
+    report_rows: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
+
+    @field_validator("numeric")
+    @classmethod
+    def _numeric_test(cls, value: DriftTestSpec) -> DriftTestSpec:
+        if value.test not in NUMERIC_TESTS:
+            raise ValueError(f"{value.test!r} is not a numeric test; use one of {NUMERIC_TESTS}")
+        return value
+
+    @field_validator("categorical")
+    @classmethod
+    def _categorical_test(cls, value: DriftTestSpec) -> DriftTestSpec:
+        if value.test not in CATEGORICAL_TESTS:
+            raise ValueError(
+                f"{value.test!r} is not a categorical test; use one of {CATEGORICAL_TESTS}"
+            )
+        return value
+
+
+class PerformanceSpec(_Strict):
+    """Live performance once labels arrive: decay is a drop of the gate metric below the
+    version's holdout value by more than ``max_drop``, on at least ``min_labelled_rows``."""
+
+    max_drop: Annotated[float, Field(gt=0)] = 0.05
+    min_labelled_rows: Annotated[int, Field(ge=1)] = 200
+
+
+class RetrainingSpec(_Strict):
+    """When monitoring may start a retrain, and the guardrails against retraining on noise.
+
+    ``nightly: false`` keeps the nightly ingest/validate/features but trains only when the
+    monitoring DAG asks (or with no champion yet, or on a manual run).
+    """
+
+    nightly: bool = True
+    on_data_drift: bool = True
+    on_prediction_drift: bool = True
+    on_decay: bool = True
+    cooldown_hours: Annotated[float, Field(ge=0)] = 24
+    min_new_labelled_rows: Annotated[int, Field(ge=0)] = 1000
+    max_per_week: Annotated[int, Field(ge=1)] = 2
 
 
 class ColumnRule(_Strict):
@@ -453,6 +529,8 @@ class ModelSpec(_Strict):
     gates: GateSpec
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     drift: DriftSpec = Field(default_factory=DriftSpec)
+    performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
+    retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     schedules: SchedulesSpec
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
@@ -485,6 +563,12 @@ class ModelSpec(_Strict):
         for name, rule in self.validation.columns.items():
             if rule.min is not None and rule.max is not None and rule.min > rule.max:
                 yield f"validation.columns.{name}: min {rule.min} is above max {rule.max}"
+        for name, test in self.drift.columns.items():
+            kind = next((f.type for f in self.features if f.name == name), None)
+            if kind is None:
+                yield f"drift.columns.{name}: not a declared feature"
+            elif test.test not in (NUMERIC_TESTS if kind == "numeric" else CATEGORICAL_TESTS):
+                yield f"drift.columns.{name}: {test.test!r} does not apply to a {kind} column"
         for i, column in enumerate(self.slices):
             if column not in seen:
                 yield f"slices[{i}]: {column!r} is not a declared feature"
@@ -503,6 +587,12 @@ class ModelSpec(_Strict):
 
     def features_of_type(self, kind: FeatureType) -> list[str]:
         return [f.name for f in self.features if f.type == kind]
+
+    def drift_test(self, feature: FeatureSpec) -> DriftTestSpec:
+        """The test that judges one feature: its own, else its column type's."""
+        if feature.name in self.drift.columns:
+            return self.drift.columns[feature.name]
+        return self.drift.numeric if feature.type == "numeric" else self.drift.categorical
 
     def fingerprint(self) -> str:
         """A short hash of the validated spec, for lineage tags."""

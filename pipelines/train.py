@@ -28,16 +28,19 @@ from pipelines.dataset import (
     model_matrix,
     time_split,
 )
+from pipelines.errors import NotRequestedError
 from pipelines.gate import evaluate_gate
 from pipelines.model import CODE_PATH, as_model_input, model_requirements, write_artifacts
 from pipelines.plots import log_plots
 from pipelines.profile import LEARNED_SUITE_ARTIFACT, LEARNED_SUITE_TAG, learned_suite
+from pipelines.reference import log_reference
 from pipelines.registry import CHAMPION, alias_version, apply_gate, check_reachable, gate_tags
 from pipelines.spec import ModelSpec
 from pipelines.storage import Lake
 from pipelines.trainers import FittedModel, fit
 
 TAG_PREFIX = "mlops."
+NIGHTLY = ("scheduled", "backfill")  # run types of the nightly schedule and its replays
 log = logging.getLogger(__name__)
 
 
@@ -48,6 +51,7 @@ class RunContext:
     dag_id: str = ""
     run_id: str = ""
     try_number: int = 0
+    trigger: str = ""  # the Airflow run type: scheduled, backfill, manual, asset_triggered
     code_version: str = __version__
 
     def actor(self) -> str:
@@ -126,6 +130,12 @@ def train(
     existing = find_registered(client, spec, day)
     if existing is not None:
         return _reuse(client, spec, day, existing, context.actor())
+    on_request = context.trigger in NIGHTLY and not spec.retraining.nightly
+    if on_request and alias_version(client, spec.name, CHAMPION) is not None:
+        raise NotRequestedError(
+            f"{spec.name} {day}: retraining.nightly is false, so this model trains only "
+            "when monitoring requests it (or on a manual run)"
+        )
 
     window = labelled_window(lake, spec, day)
     split = time_split(window, spec)
@@ -163,7 +173,7 @@ def train(
         f"{TAG_PREFIX}inputs_sha256": inputs_fingerprint(window.inputs),
         **context.tags(),
     }
-    _use_experiment(client, spec.name, artifact_root)
+    use_experiment(client, spec.name, artifact_root)
     with mlflow.start_run(run_name=f"{spec.name}-{day.isoformat()}", tags=tags) as run:
         mlflow.log_params(
             {
@@ -179,6 +189,14 @@ def train(
         mlflow.log_dict(fitted.importance(), "importance.json")
         mlflow.log_dict(learned_suite(split.train, spec), LEARNED_SUITE_ARTIFACT)
         validation = _log_validation(lake, spec, day)
+        reference = log_reference(
+            spec,
+            split.train,
+            split.holdout,
+            predicted,
+            decision.challenger,
+            predict=lambda rows: fitted.predict(model_matrix(rows, spec, levels)),
+        )
         log_plots(fitted.importance(), spec.label.task, y_holdout, predicted)
         model_uri = _log_model(fitted, spec, levels, split.holdout)
         version = mlflow.register_model(
@@ -191,6 +209,7 @@ def train(
                 f"{TAG_PREFIX}lineage_uri": f"runs:/{run.info.run_id}/lineage.json",
                 LEARNED_SUITE_TAG: f"runs:/{run.info.run_id}/{LEARNED_SUITE_ARTIFACT}",
                 **validation,
+                **reference,
             },
         )
     alias = apply_gate(
@@ -289,7 +308,7 @@ def _log_model(
     return str(info.model_uri)
 
 
-def _use_experiment(client: Any, name: str, artifact_root: str | None) -> None:
+def use_experiment(client: Any, name: str, artifact_root: str | None) -> None:
     """One experiment per model; artifacts under ``artifact_root`` when the store has none."""
     import mlflow
 

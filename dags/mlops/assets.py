@@ -29,3 +29,8 @@ def model_asset(spec: ModelSpec) -> Asset:
 def predictions_asset(spec: ModelSpec) -> Asset:
     """Predictions partitions scored for one model."""
     return Asset(name=f"predictions.{spec.name}", uri=f"mlops://lake/predictions/{spec.name}")
+
+
+def retrain_asset(spec: ModelSpec) -> Asset:
+    """Retrain requests from the monitoring DAG (its extra says why); training runs on them."""
+    return Asset(name=f"retrain.{spec.name}", uri=f"mlops://monitoring/{spec.name}/retrain")

@@ -1,4 +1,4 @@
-"""The DAG factory: model specs in, Airflow DAGs out (training, scoring, promotion per model).
+"""The DAG factory: model specs in, Airflow DAGs out (training, scoring, promotion, monitoring).
 
 ``dags_from_specs()`` builds every valid spec's DAGs and logs the invalid ones;
 ``raise_for_bad_specs()`` (called by ``dags/check_model_specs.py``) turns the invalid ones
@@ -11,9 +11,10 @@ import logging
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import DAG, CronDataIntervalTimetable
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronDataIntervalTimetable
 
 from mlops import settings
+from mlops.assets import retrain_asset
 from mlops.tasks import (
     DATE_PARAM,
     date_param,
@@ -45,7 +46,9 @@ def midnight(day: date, tz: str) -> datetime:
 
 
 def training_dag(spec: ModelSpec) -> DAG:
-    """``<model>__training``: ingest -> validate -> features -> train, on the spec's cron.
+    """``<model>__training``: ingest -> validate -> features -> train, on the spec's cron and
+    on retrain requests from the monitoring DAG (the ``retrain.<model>`` Asset; such a run
+    processes the date in the request, so validation still comes first).
 
     With ``execution: kubernetes`` the train task is a pod (``mlops/pod.py``) followed by
     ``train_result``, which checks the JSON the pod returned and emits the model Asset event.
@@ -59,7 +62,10 @@ def training_dag(spec: ModelSpec) -> DAG:
         dag_id=f"{spec.name}__training",
         description=spec.description or f"Nightly training of {spec.name}",
         doc_md=_doc(spec),
-        schedule=CronDataIntervalTimetable(schedules.training, timezone=tz),
+        schedule=AssetOrTimeSchedule(
+            timetable=CronDataIntervalTimetable(schedules.training, timezone=tz),
+            assets=[retrain_asset(spec)],
+        ),
         start_date=midnight(schedules.start_date, tz),
         catchup=False,  # history is replayed on purpose, with `airflow backfill create`
         max_active_runs=1,  # day D trains on the features of the days before it
@@ -95,11 +101,13 @@ def dags_from_specs() -> dict[str, DAG]:
     good, bad = load_specs(settings.models_dir())
     for path, error in bad.items():
         log.error("skipping invalid model spec %s: %s", path, error)
+    from mlops.monitoring import monitoring_dag
     from mlops.serving import promotion_dag, scoring_dag
 
     dags = {}
     for spec in good.values():
-        for dag in (training_dag(spec), scoring_dag(spec), promotion_dag(spec)):
+        built = (training_dag(spec), scoring_dag(spec), promotion_dag(spec), monitoring_dag(spec))
+        for dag in built:
             dags[dag.dag_id] = dag
     return dags
 

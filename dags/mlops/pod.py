@@ -46,6 +46,7 @@ CONTEXT_ENV = {
     "AIRFLOW_CTX_DAG_ID": "{{ dag.dag_id }}",
     "AIRFLOW_CTX_DAG_RUN_ID": "{{ run_id }}",
     "AIRFLOW_CTX_TRY_NUMBER": "{{ ti.try_number }}",
+    "AIRFLOW_CTX_DAG_RUN_TYPE": "{{ dag_run.run_type }}",
 }
 QUIET_ENV = {
     "GX_ANALYTICS_ENABLED": "false",

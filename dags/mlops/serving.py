@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
@@ -32,7 +32,7 @@ APPROVE, REJECT = "Approve", "Reject"
 ROLLBACK_DAG_ID = "mlops__rollback"
 
 
-def _dag_args(spec: ModelSpec, kind: str, **extra: Any) -> dict[str, Any]:
+def dag_args(spec: ModelSpec, kind: str, **extra: Any) -> dict[str, Any]:
     from mlops.factory import default_args, midnight
 
     return {
@@ -46,21 +46,8 @@ def _dag_args(spec: ModelSpec, kind: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _cron_or(asset: Any, cron: str | None, tz: str) -> Any:
+def cron_or(asset: Any, cron: str | None, tz: str) -> Any:
     return CronDataIntervalTimetable(cron, timezone=tz) if cron else [asset]
-
-
-def event_day(context: dict[str, Any], spec: ModelSpec, asset: Any) -> date:
-    """The partition a run is about: the Param, the triggering Asset event's date, or the
-    run's data interval."""
-    chosen = (context.get("params") or {}).get(DATE_PARAM)
-    if chosen:
-        return date.fromisoformat(str(chosen))
-    events = (context.get("triggering_asset_events") or {}).get(asset) or []
-    dates = [e.extra["date"] for e in events if (e.extra or {}).get("date")]
-    if dates:
-        return date.fromisoformat(max(dates))
-    return partition_day(context, spec)
 
 
 def scoring_dag(spec: ModelSpec) -> DAG:
@@ -78,8 +65,8 @@ def scoring_dag(spec: ModelSpec) -> DAG:
         ),
     }
     with DAG(
-        schedule=_cron_or(features, schedules.scoring, schedules.timezone),
-        **_dag_args(
+        schedule=cron_or(features, schedules.scoring, schedules.timezone),
+        **dag_args(
             spec,
             "scoring",
             description=f"Batch scoring of {spec.name} (champion + challenger share)",
@@ -92,7 +79,7 @@ def scoring_dag(spec: ModelSpec) -> DAG:
         def score(**context: Any) -> dict[str, Any]:
             from pipelines.promote import end_of_day, scoring_run
 
-            day = event_day(context, spec, features)
+            day = partition_day(context, spec)
             version = (context.get("params") or {}).get("version") or None
             with step_errors(spec, "score", day):
                 result = scoring_run(
@@ -122,8 +109,8 @@ def promotion_dag(spec: ModelSpec) -> DAG:
     predictions = predictions_asset(spec)
     schedules = spec.schedules
     with DAG(
-        schedule=_cron_or(predictions, schedules.promotion, schedules.timezone),
-        **_dag_args(
+        schedule=cron_or(predictions, schedules.promotion, schedules.timezone),
+        **dag_args(
             spec,
             "promotion",
             description=f"Promotion of {spec.name} ({spec.promotion.strategy})",
@@ -138,7 +125,7 @@ def promotion_dag(spec: ModelSpec) -> DAG:
 
             if schedules.promotion and not (context.get("params") or {}).get(DATE_PARAM):
                 return context["data_interval_end"]
-            return end_of_day(event_day(context, spec, predictions), schedules.timezone)
+            return end_of_day(partition_day(context, spec), schedules.timezone)
 
         def run_promotion(context: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
             from pipelines.errors import ConcurrentPromotionError, PromotionError

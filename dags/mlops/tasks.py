@@ -41,10 +41,20 @@ def date_param() -> Param:
 
 
 def partition_day(context: dict[str, Any], spec: ModelSpec) -> date:
-    """The partition a run processes: the Param if set, else its data interval start."""
+    """The partition a run processes: the Param if set, else the date in the triggering Asset
+    events (the newest), else the start of its data interval."""
     chosen = (context.get("params") or {}).get(DATE_PARAM)
     if chosen:
         return date.fromisoformat(str(chosen))
+    events = context.get("triggering_asset_events") or {}
+    dates = [
+        str(event.extra["date"])
+        for asset_events in events.values()
+        for event in asset_events
+        if (event.extra or {}).get("date")
+    ]
+    if dates:
+        return date.fromisoformat(max(dates))
     start = context.get("data_interval_start") or context.get("logical_date")
     if start is None:
         raise AirflowFailException(
@@ -61,7 +71,7 @@ def step_errors(spec: ModelSpec, step: str, day: date) -> Iterator[None]:
     where = f"{spec.name} {step} {day}"
     try:
         yield
-    except (errors.PartitionMissingError, errors.NotEnoughDataError, errors.NoChampionError) as exc:
+    except errors.SKIPS as exc:
         log.warning("%s skipped: %s", where, exc)
         raise AirflowSkipException(f"{where}: {exc}") from exc
     except (errors.CorruptPartitionError, errors.SpecError, errors.TrainingError) as exc:
@@ -155,7 +165,12 @@ def train_task(spec: ModelSpec) -> Any:
 
         day = date.fromisoformat(built["date"])
         ti = context["ti"]
-        run_context = RunContext(dag_id=ti.dag_id, run_id=ti.run_id, try_number=ti.try_number)
+        run_context = RunContext(
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            try_number=ti.try_number,
+            trigger=str(context["dag_run"].run_type),
+        )
         with step_errors(spec, "train", day):
             result = run_train(
                 settings.open_lake(),

@@ -55,10 +55,9 @@ def test_training_dag_shape_and_schedule(airflow_db):
     ]
     assert dag.max_active_runs == 1
     assert dag.catchup is False
-    assert (dag.timetable.expression, str(dag.timetable.timezone)) == (
-        "0 2 * * *",
-        "America/New_York",
-    )
+    nightly = dag.timetable.timetable  # the cron, or a retrain request from monitoring
+    assert (nightly.expression, str(nightly.timezone)) == ("0 2 * * *", "America/New_York")
+    assert "retrain.flight_delay" in str(dag.timetable.asset_condition)
     assert str(dag.start_date.date()) == "2013-01-01"
     assert {a.name for a in dag.get_task("train").outlets} == {"model.flight_delay"}
     assert "partition_date" in dag.params
@@ -79,6 +78,20 @@ def test_scoring_and_promotion_follow_the_data_through_assets(airflow_db):
     assert "features.flight_delay" in str(scoring.timetable.asset_condition)
     assert "predictions.flight_delay" in str(promotion.timetable.asset_condition)
     assert {"model", "version", "reason"} <= set(dags["mlops__rollback"].params)
+
+
+def test_monitoring_follows_scoring_and_requests_retrains_through_an_asset(airflow_db):
+    dags = dagbag().dags
+    monitoring = dags["flight_delay__monitoring"]
+    assert [t.task_id for t in monitoring.topological_sort()] == [
+        "check",
+        "report",
+        "request_retrain",
+    ]
+    assert "predictions.flight_delay" in str(monitoring.timetable.asset_condition)
+    outlets = monitoring.get_task("request_retrain").outlets
+    assert {a.name for a in outlets} == {"retrain.flight_delay"}
+    assert "partition_date" in monitoring.params
 
 
 def test_bad_spec_is_an_import_error_and_other_dags_still_load(airflow_db, tmp_path):

@@ -1,0 +1,124 @@
+"""The reference profile saved with every trained version, for monitoring.
+
+``monitoring/reference.json`` in the version's MLflow run: per feature the statistics of
+pipelines/drift.py (on up to ``drift.reference_rows`` training rows, seeded), the holdout's
+prediction and label distributions, and the holdout value of the gate metric (the baseline
+that live performance is compared with). ``monitoring/reference_sample.parquet`` keeps
+``drift.report_rows`` training rows with their predictions for the Evidently report. The
+version's tag ``mlops.reference_uri`` points at the profile.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines import drift
+from pipelines.spec import FeatureSpec, ModelSpec
+
+REFERENCE_ARTIFACT = "monitoring/reference.json"
+SAMPLE_ARTIFACT = "monitoring/reference_sample.parquet"
+REFERENCE_TAG = "mlops.reference_uri"
+PREDICTION = "prediction"
+
+
+def column_profile(feature: FeatureSpec, values: pd.Series) -> dict[str, Any]:
+    if feature.type == "numeric":
+        return drift.numeric_profile(values.to_numpy(dtype="float64", na_value=np.nan))
+    return drift.categorical_profile(values)
+
+
+def label_values(values: pd.Series, task: str) -> pd.Series | np.ndarray:
+    """Labels as profiled: class names for binary labels, floats for regression."""
+    if task == "binary":
+        return values.astype("Int64").astype("string")
+    return values.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def label_profile(values: pd.Series, task: str) -> dict[str, Any]:
+    labels = label_values(values, task)
+    if isinstance(labels, pd.Series):
+        return drift.categorical_profile(labels)
+    return drift.numeric_profile(labels)
+
+
+def seeded_rows(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
+    """At most ``limit`` rows, the same ones for the same data and seed."""
+    if len(frame) <= limit:
+        return frame
+    chosen = np.random.default_rng(seed).choice(len(frame), size=limit, replace=False)
+    return frame.iloc[np.sort(chosen)]
+
+
+def build_reference(
+    spec: ModelSpec,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    holdout_predictions: np.ndarray,
+    metric_value: float,
+) -> dict[str, Any]:
+    """The profile of one version: what monitoring compares each day with."""
+    rows = seeded_rows(train, spec.drift.reference_rows, spec.training.seed)
+    return {
+        "model": spec.name,
+        "rows": len(rows),
+        "train_rows": len(train),
+        "columns": {f.name: column_profile(f, rows[f.name]) for f in spec.features},
+        "prediction": drift.numeric_profile(np.asarray(holdout_predictions, dtype="float64")),
+        "label": label_profile(holdout[spec.label.name], spec.label.task),
+        "metric": {"name": spec.gates.metric, "value": float(metric_value)},
+    }
+
+
+def log_reference(
+    spec: ModelSpec,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    predicted: np.ndarray,
+    metric_value: float,
+    predict: Any,
+) -> dict[str, str]:
+    """Log the profile and the report sample to the active run; returns the version tag."""
+    import mlflow
+
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("log_reference needs an active MLflow run")
+    mlflow.log_dict(
+        build_reference(spec, train, holdout, predicted, metric_value), REFERENCE_ARTIFACT
+    )
+    sample = seeded_rows(train, spec.drift.report_rows, spec.training.seed + 1)
+    sample = sample[spec.feature_names].reset_index(drop=True)
+    sample[PREDICTION] = np.asarray(predict(sample), dtype="float64")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(SAMPLE_ARTIFACT).name
+        sample.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), str(Path(SAMPLE_ARTIFACT).parent))
+    return {REFERENCE_TAG: f"runs:/{run.info.run_id}/{REFERENCE_ARTIFACT}"}
+
+
+def load_reference(client: Any, model: str, version: str) -> dict[str, Any] | None:
+    """A version's profile (None for versions trained before monitoring existed)."""
+    import mlflow
+
+    uri = client.get_model_version(model, version).tags.get(REFERENCE_TAG)
+    if not uri:
+        return None
+    return dict(mlflow.artifacts.load_dict(uri))
+
+
+def load_sample(client: Any, model: str, version: str) -> pd.DataFrame | None:
+    """The version's report sample (None when it has none)."""
+    import mlflow
+
+    uri = client.get_model_version(model, version).tags.get(REFERENCE_TAG)
+    if not uri:
+        return None
+    sample_uri = uri.replace(REFERENCE_ARTIFACT, SAMPLE_ARTIFACT)
+    with tempfile.TemporaryDirectory() as folder:
+        local = mlflow.artifacts.download_artifacts(sample_uri, dst_path=folder)
+        return pd.read_parquet(local)

@@ -1,0 +1,152 @@
+"""Whether monitoring asks for a retrain: its triggers, held back by the spec's guardrails.
+
+Guardrails (``retraining:``): a cooldown since the last trained version or retrain request,
+a minimum of labelled rows newer than the last version's training window, and a cap on
+requests per 7 days. Times are the monitored day's logical time, so a replay of 2013 judges
+with 2013's history. Each decision is saved to ``monitoring/<model>/date=D/retrain.json``
+whether or not it asks; the requests of earlier days are read back from there.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from pipelines.monitor import MONITORING
+from pipelines.sources import labels_dataset
+from pipelines.spec import ModelSpec, RetrainingSpec
+from pipelines.storage import Lake
+
+log = logging.getLogger(__name__)
+TAG = "mlops."
+
+
+@dataclass(frozen=True)
+class RetrainFacts:
+    """What the guardrails look at, gathered from the registry and the lake."""
+
+    last_trained: date | None  # logical date of the newest registered version
+    last_requested: date | None  # newest earlier day that requested a retrain
+    requests_last_week: int  # requests in the 7 days before the monitored day
+    new_labelled_rows: int  # labelled rows after the newest version's training window
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    model: str
+    day: date
+    retrain: bool
+    triggers: list[str]
+    held_by: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "day": self.day.isoformat()}
+
+    @property
+    def why(self) -> str:
+        if self.retrain:
+            return "retrain: " + "; ".join(self.triggers)
+        if not self.triggers:
+            return "no retrain: no trigger"
+        return "no retrain (held: " + "; ".join(self.held_by) + "): " + "; ".join(self.triggers)
+
+
+def decide(
+    rules: RetrainingSpec, model: str, day: date, triggers: list[str], facts: RetrainFacts
+) -> RetrainDecision:
+    """Pure: a retrain when something triggers and no guardrail holds it back."""
+    held = []
+    if triggers:
+        since = [d for d in (facts.last_trained, facts.last_requested) if d is not None]
+        if since:
+            hours = (day - max(since)).days * 24
+            if hours < rules.cooldown_hours:
+                held.append(
+                    f"cooldown: {hours} h since the last retrain on {max(since)} "
+                    f"(< {rules.cooldown_hours:g} h)"
+                )
+        if facts.new_labelled_rows < rules.min_new_labelled_rows:
+            held.append(
+                f"only {facts.new_labelled_rows} new labelled rows since the last training "
+                f"window (< {rules.min_new_labelled_rows})"
+            )
+        if facts.requests_last_week >= rules.max_per_week:
+            held.append(
+                f"{facts.requests_last_week} retrains requested in the last 7 days "
+                f"(cap {rules.max_per_week})"
+            )
+    return RetrainDecision(
+        model=model,
+        day=day,
+        retrain=bool(triggers) and not held,
+        triggers=list(triggers),
+        held_by=held,
+        facts={k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(facts).items()},
+    )
+
+
+def decision_path(model: str, day: date) -> str:
+    return f"{MONITORING}/{model}/date={day.isoformat()}/retrain.json"
+
+
+def gather_facts(lake: Lake, client: Any, spec: ModelSpec, day: date) -> RetrainFacts:
+    """Registry and lake facts as of ``day`` (versions and requests after it are ignored)."""
+    versions = client.search_model_versions(f"name='{spec.name}'")
+    trained = [
+        (date.fromisoformat(v.tags[f"{TAG}logical_date"]), v.tags.get(f"{TAG}train_days", ""))
+        for v in versions
+        if v.tags.get(f"{TAG}logical_date")
+    ]
+    trained = [t for t in trained if t[0] <= day]
+    last_trained = max(trained)[0] if trained else None
+    window_end = _window_end(max(trained)[1]) if trained else None
+    requested = []
+    for back in range(1, 8):
+        earlier = day - timedelta(days=back)
+        path = decision_path(spec.name, earlier)
+        if lake.exists_path(path) and lake.read_json(path).get("retrain"):
+            requested.append(earlier)
+    return RetrainFacts(
+        last_trained=last_trained,
+        last_requested=max(requested) if requested else None,
+        requests_last_week=len(requested),
+        new_labelled_rows=_labelled_rows_after(lake, spec, window_end, day),
+    )
+
+
+def _window_end(train_days: str) -> date | None:
+    """The last day of a version's training window (its tag reads ``first..last``)."""
+    _, _, last = train_days.partition("..")
+    return date.fromisoformat(last) if last else None
+
+
+def _labelled_rows_after(lake: Lake, spec: ModelSpec, after: date | None, day: date) -> int:
+    """Labelled rows of the days in ``(after, day - delay]`` (all days without ``after``)."""
+    import pyarrow.parquet as pq
+
+    last = day - timedelta(days=spec.label.arrival_delay_days)
+    dataset = labels_dataset(spec)
+    total = 0
+    for labelled in lake.list_dates("raw", dataset):
+        if (after is None or labelled > after) and labelled <= last:
+            path = lake.partition_path("raw", dataset, labelled)
+            with lake.fs.open(path, "rb") as handle:
+                table = pq.read_table(handle, columns=[spec.label.name])
+            total += len(table) - table.column(0).null_count
+    return total
+
+
+def retrain_decision(
+    lake: Lake, spec: ModelSpec, day: date, tracking_uri: str, triggers: list[str]
+) -> RetrainDecision:
+    """Decide for the monitored day, save the decision, and log it."""
+    from mlflow import MlflowClient
+
+    facts = gather_facts(lake, MlflowClient(tracking_uri), spec, day)
+    decision = decide(spec.retraining, spec.name, day, triggers, facts)
+    lake.write_json(decision.to_dict(), decision_path(spec.name, day))
+    log.info("%s %s: %s (facts: %s)", spec.name, day, decision.why, decision.facts)
+    return decision
