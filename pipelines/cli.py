@@ -141,13 +141,13 @@ def _tracking() -> str:
 
 
 def _train(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
-    from pipelines.train import RunContext, train
+    from pipelines.train import RunContext, run_type_name, train
 
     context = RunContext(
         dag_id=os.environ.get("AIRFLOW_CTX_DAG_ID", ""),
         run_id=os.environ.get("AIRFLOW_CTX_DAG_RUN_ID", ""),
         try_number=int(os.environ.get("AIRFLOW_CTX_TRY_NUMBER", "0") or 0),
-        trigger=os.environ.get("AIRFLOW_CTX_DAG_RUN_TYPE", "manual") or "manual",
+        trigger=run_type_name(os.environ.get("AIRFLOW_CTX_DAG_RUN_TYPE") or "manual"),
     )
     artifacts = os.environ.get("MLOPS_ARTIFACT_ROOT")
     return train(lake, spec, args.date, _tracking(), context, artifact_root=artifacts).to_dict()

@@ -148,7 +148,8 @@ class _References:
     """Reference profiles by version, loaded once each."""
 
     def __init__(self, client: Any, model: str) -> None:
-        self.client, self.model, self.loaded = client, model, {}
+        self.client, self.model = client, model
+        self.loaded: dict[str, dict[str, Any] | None] = {}
 
     def get(self, version: str) -> dict[str, Any] | None:
         if version not in self.loaded:
@@ -340,13 +341,13 @@ def _triggers(spec: ModelSpec, result: MonitorResult) -> list[str]:
         )
     champion_prediction = [p for p in result.prediction if p.column == result.version]
     if wanted.on_prediction_drift and any(p.drifted for p in champion_prediction):
-        p = champion_prediction[0]
-        reasons.append(f"prediction drift of v{p.column}: {p.test} {p.score:.3f}")
+        shift = champion_prediction[0]
+        reasons.append(f"prediction drift of v{shift.column}: {shift.test} {shift.score:.3f}")
     decayed = [p for p in result.performance if p.decayed and p.version == result.version]
     if wanted.on_decay and decayed:
-        p = decayed[0]
+        d = decayed[0]
         reasons.append(
-            f"decay of v{p.version}: live {p.metric} {p.live:.4f} vs holdout {p.reference:.4f} "
-            f"({p.drop:.1%} worse, > {spec.performance.max_drop:.0%}) on {p.rows} labelled rows"
+            f"decay of v{d.version}: live {d.metric} {d.live:.4f} vs holdout {d.reference:.4f} "
+            f"({d.drop:.1%} worse, > {spec.performance.max_drop:.0%}) on {d.rows} labelled rows"
         )
     return reasons

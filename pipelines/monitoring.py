@@ -32,11 +32,9 @@ def monitoring_run(tracking_uri: str, spec: ModelSpec, day: date, artifact_root:
 
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
-    name = experiment_name(spec.name)
-    use_experiment(client, name, artifact_root)
-    experiment = client.get_experiment_by_name(name)
+    experiment_id = use_experiment(client, experiment_name(spec.name), artifact_root)
     found = client.search_runs(
-        [experiment.experiment_id],
+        [experiment_id],
         f"tags.`{TAG}logical_date` = '{day.isoformat()}' and tags.`{TAG}kind` = 'monitoring'",
         max_results=1,
     )
@@ -47,9 +45,7 @@ def monitoring_run(tracking_uri: str, spec: ModelSpec, day: date, artifact_root:
         f"{TAG}logical_date": day.isoformat(),
         f"{TAG}kind": "monitoring",
     }
-    run = client.create_run(
-        experiment.experiment_id, tags=tags, run_name=f"monitor-{day.isoformat()}"
-    )
+    run = client.create_run(experiment_id, tags=tags, run_name=f"monitor-{day.isoformat()}")
     client.set_terminated(run.info.run_id)
     return str(run.info.run_id)
 

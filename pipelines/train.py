@@ -44,6 +44,12 @@ NIGHTLY = ("scheduled", "backfill")  # run types of the nightly schedule and its
 log = logging.getLogger(__name__)
 
 
+def run_type_name(value: object) -> str:
+    """An Airflow run type as its plain name (``scheduled``), from the enum or its text."""
+    text = str(getattr(value, "value", value) or "")
+    return text.removeprefix("DagRunType.").lower()
+
+
 @dataclass(frozen=True)
 class RunContext:
     """Who asked for the run: Airflow ids from a task, or nothing from the CLI."""
@@ -308,15 +314,16 @@ def _log_model(
     return str(info.model_uri)
 
 
-def use_experiment(client: Any, name: str, artifact_root: str | None) -> None:
-    """One experiment per model; artifacts under ``artifact_root`` when the store has none."""
+def use_experiment(client: Any, name: str, artifact_root: str | None) -> str:
+    """The experiment ``name`` (created with artifacts under ``artifact_root`` when the store
+    has no default), made active; returns its id."""
     import mlflow
 
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         location = f"{artifact_root.rstrip('/')}/{name}" if artifact_root else None
         client.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(name)
+    return str(mlflow.set_experiment(name).experiment_id)
 
 
 def _reuse(client: Any, spec: ModelSpec, day: date, version: Any, actor: str) -> TrainResult:

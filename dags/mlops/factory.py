@@ -20,6 +20,7 @@ from mlops.tasks import (
     date_param,
     features_task,
     ingest_task,
+    partition_date_macro,
     train_result_task,
     train_task,
     validate_task,
@@ -72,6 +73,7 @@ def training_dag(spec: ModelSpec) -> DAG:
         default_args=default_args(spec),
         tags=["mlops", f"model:{spec.name}", "training", *spec.tags],
         params={DATE_PARAM: date_param()},
+        user_defined_macros={"mlops_partition_date": partition_date_macro(spec)},
     ) as dag:
         built = features_task(spec)(validate_task(spec)(ingest_task(spec)()))
         if settings.execution_mode(spec) == "kubernetes":

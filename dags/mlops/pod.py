@@ -22,17 +22,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from mlops.tasks import DATE_PARAM
 from pipelines.cli import EXIT_SKIPPED
 from pipelines.spec import ModelSpec
 
 XCOM_RESULT_PATH = "/airflow/xcom/return.json"
-# The partition of the run, as ``tasks.partition_day`` picks it (the Param, else the start of
-# the data interval in the spec's timezone). Not an XCom pull, so ``airflow tasks render``
-# can show it without running upstream tasks.
-TRAINING_DATE = (
-    "{{{{ params.{param} or data_interval_start.in_timezone('{tz}').strftime('%Y-%m-%d') }}}}"
-)
+# The partition of the run, picked by ``tasks.partition_day`` (the Param, else the date of a
+# triggering retrain request, else the data interval's start) through the training DAG's
+# ``partition_date`` macro. Not an XCom pull, so ``airflow tasks render`` can show it without
+# running upstream tasks.
+TRAINING_DATE = "{{ mlops_partition_date(params, triggering_asset_events, data_interval_start) }}"
 
 # Deployment settings, rendered at run time (never read at parse time).
 SETTINGS_ENV = {
@@ -62,7 +60,7 @@ def pod_arguments(spec: ModelSpec) -> list[str]:
         "--model",
         spec.name,
         "--date",
-        TRAINING_DATE.format(param=DATE_PARAM, tz=spec.schedules.timezone),
+        TRAINING_DATE,
         "--spec-fingerprint",
         spec.fingerprint(),
         "--output",

@@ -63,6 +63,17 @@ def partition_day(context: dict[str, Any], spec: ModelSpec) -> date:
     return start.in_timezone(spec.schedules.timezone).date()
 
 
+def partition_date_macro(spec: ModelSpec) -> Any:
+    """``partition_day`` as a template macro: ``{{ mlops_partition_date(params,
+    triggering_asset_events, data_interval_start) }}`` (the training pod's ``--date``)."""
+
+    def partition_date(params: Any, events: Any, start: Any) -> str:
+        context = {"params": params, "triggering_asset_events": events}
+        return partition_day({**context, "data_interval_start": start}, spec).isoformat()
+
+    return partition_date
+
+
 @contextmanager
 def step_errors(spec: ModelSpec, step: str, day: date) -> Iterator[None]:
     """Translate pipelines errors into skip / fail-fast / retry."""
@@ -160,7 +171,7 @@ def train_task(spec: ModelSpec) -> Any:
 
     @task(task_id="train", outlets=[asset])
     def train(built: dict[str, Any], **context: Any) -> dict[str, Any]:
-        from pipelines.train import RunContext
+        from pipelines.train import RunContext, run_type_name
         from pipelines.train import train as run_train
 
         day = date.fromisoformat(built["date"])
@@ -169,7 +180,7 @@ def train_task(spec: ModelSpec) -> Any:
             dag_id=ti.dag_id,
             run_id=ti.run_id,
             try_number=ti.try_number,
-            trigger=str(context["dag_run"].run_type),
+            trigger=run_type_name(context["dag_run"].run_type),
         )
         with step_errors(spec, "train", day):
             result = run_train(

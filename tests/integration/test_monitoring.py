@@ -180,9 +180,7 @@ def test_guardrails_hold_a_wanted_retrain_and_say_why(trained, tmp_path):
     for earlier in (day, day + timedelta(days=1)):  # one request already this week
         lake.write_json({"retrain": True}, decision_path(spec.name, earlier))
     _, decision = night(capped, lake, tracking, later + timedelta(days=1))
-    assert decision.held_by == [
-        "2 retrains requested in the last 7 days (cap 1)"
-    ]
+    assert decision.held_by == ["2 retrains requested in the last 7 days (cap 1)"]
     assert decision.facts["requests_last_week"] == 2
 
 

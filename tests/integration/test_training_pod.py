@@ -76,7 +76,9 @@ def training_dag(models_dir: Path, execution: str | None = None):
     return bag, bag.dags[f"{MODEL}__training"]
 
 
-def rendered_pod(bag, dag, logical_date: str, conf: dict | None = None) -> tuple[Any, dict]:
+def rendered_pod(
+    bag, dag, logical_date: str, conf: dict | None = None, events: dict | None = None
+) -> tuple[Any, dict]:
     """The operator after template rendering, and the pod it would create, as a dict.
 
     Mirrors ``airflow tasks render``: sync the DAG to the metadata DB, create the run's
@@ -101,6 +103,8 @@ def rendered_pod(bag, dag, logical_date: str, conf: dict | None = None) -> tuple
         ti.dag_run.conf = conf
     task = dag.get_task("train")
     context = _get_template_context(ti, task)
+    if events is not None:
+        context["triggering_asset_events"] = events
     task.render_template_fields(context)
     operator = context["task"]
     pod = operator.build_pod_request_obj(context, dry_run=True)
@@ -168,6 +172,7 @@ def test_gpu_spec_renders_the_pod_a_cluster_would_get(
     assert plain["MLFLOW_TRACKING_URI"] == pod_settings["MLOPS_MLFLOW_TRACKING_URI"]
     assert plain["AWS_ENDPOINT_URL"] == pod_settings["MLOPS_S3_ENDPOINT_URL"]
     assert plain["AIRFLOW_CTX_DAG_ID"] == f"{MODEL}__training"
+    assert plain["AIRFLOW_CTX_DAG_RUN_TYPE"] in ("manual", "DagRunType.MANUAL")
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in base["env"] if "valueFrom" in e}
     assert refs == {
         "AWS_ACCESS_KEY_ID": {"name": "mlops-s3", "key": "access-key-id"},
@@ -207,6 +212,21 @@ def test_the_trigger_form_date_reaches_the_pod(
     _, pod = rendered_pod(bag, dag, "2013-06-01T07:00:00+00:00", conf=conf)
     args = container(pod)["args"]
     assert args[args.index("--date") + 1] == "2013-03-05"
+
+
+def test_a_retrain_request_date_reaches_the_pod(
+    airflow_db, models_dir, kube_connection, pod_settings
+):
+    """An asset-triggered run has no data interval: the request's date is the partition."""
+    from types import SimpleNamespace
+
+    bag, dag = training_dag(models_dir)
+    requests = [
+        SimpleNamespace(extra={"date": d, "why": ["drift"]}) for d in ("2013-04-02", "2013-04-03")
+    ]
+    _, pod = rendered_pod(bag, dag, "2013-06-01T07:00:00+00:00", events={"retrain": requests})
+    args = container(pod)["args"]
+    assert args[args.index("--date") + 1] == "2013-04-03"
 
 
 def test_a_cpu_pod_asks_for_no_gpu_and_uses_the_default_pool(
