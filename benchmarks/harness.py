@@ -11,11 +11,14 @@ import time
 from typing import Any
 
 
-def in_child(module: str, *args: str) -> dict[str, Any]:
+def in_child(module: str, *args: str, timeout: float | None = None) -> dict[str, Any]:
     """Run ``python -m module --child ARGS``; its last stdout line (JSON) plus ``wall_s``."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", module, "--child", *args], capture_output=True, text=True
+        [sys.executable, "-m", module, "--child", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     wall = time.perf_counter() - started
     if done.returncode:

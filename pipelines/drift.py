@@ -5,7 +5,7 @@ edges, deduplicated) with the count of values in each cell; categorical columns 
 category counts. Today's data is counted into the same cells in one pass, and each test is
 computed from the two sets of counts:
 
-- ``psi``: on ``PSI_BINS`` groups of cells (reference deciles), or on categories;
+- ``psi``: on the reference's deciles (cells merged into ``PSI_BINS`` bins), or on categories;
 - ``ks``: the largest gap between the two CDFs at the grid's edges (exact at the edges; the
   reference mass between two edges, about 1 / GRID, bounds the error);
 - ``wasserstein``: the area between the two CDFs over the grid plus the exact tails beyond
@@ -39,10 +39,12 @@ def numeric_profile(values: np.ndarray) -> dict[str, Any]:
     if len(present) == 0:
         return {**profile, "nulls": len(values), "edges": [], "counts": [0]}
     edges = np.unique(np.quantile(present, np.linspace(0.0, 1.0, GRID + 1)))
+    deciles = np.unique(np.quantile(present, np.linspace(0.0, 1.0, PSI_BINS + 1)[1:-1]))
     counted = numeric_counts(values, edges)
     return {
         **profile,
         "edges": edges.tolist(),
+        "deciles": deciles.tolist(),
         "mean": float(present.mean()),
         "std": float(present.std()),
         **counted,
@@ -113,7 +115,7 @@ def score(test: str, reference: dict[str, Any], today: dict[str, Any]) -> float:
         if ref.sum() == 0 or cur.sum() == 0:
             return math.nan
         if test == "psi":
-            return _psi(*_decile_groups(ref, cur))
+            return _psi(*_decile_groups(reference, ref, cur))
         if test == "ks":
             return float(np.abs(_cdf(ref) - _cdf(cur)).max())
         if test == "wasserstein":
@@ -158,13 +160,18 @@ def _psi(ref: np.ndarray, cur: np.ndarray) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def _decile_groups(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cells merged into groups of about a tenth of the reference each."""
-    group = np.minimum((_cdf(ref) * PSI_BINS - 1e-9).astype(int), PSI_BINS - 1)
-    group = np.maximum.accumulate(np.maximum(group, 0))
+def _decile_groups(
+    reference: dict[str, Any], ref: np.ndarray, cur: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cells merged into the reference's decile bins (``x <= decile``, as cells are): the
+    deciles are grid edges, so every cell falls in exactly one bin."""
+    edges = np.asarray(reference["edges"], dtype="float64")
+    deciles = np.asarray(reference["deciles"], dtype="float64")
+    group = np.append(np.searchsorted(deciles, edges, side="left"), len(deciles))
+    bins = len(deciles) + 1
     return (
-        np.bincount(group, weights=ref, minlength=PSI_BINS),
-        np.bincount(group, weights=cur, minlength=PSI_BINS),
+        np.bincount(group, weights=ref, minlength=bins),
+        np.bincount(group, weights=cur, minlength=bins),
     )
 
 

@@ -130,7 +130,7 @@ def monitor_day(lake: Lake, spec: ModelSpec, day: date, tracking_uri: str) -> Mo
             "monitoring existed); the next trained version will have one"
         )
     result = MonitorResult(model=spec.name, day=day, version=champion, rows=0)
-    result.columns = list(_column_drift(lake, spec, paths, reference))
+    result.columns = list(column_drift(lake, spec, paths, reference))
     result.rows = _rows(lake, paths)
     drifted = sum(c.drifted for c in result.columns)
     result.drifted_share = drifted / len(result.columns)
@@ -203,7 +203,7 @@ def _rows(lake: Lake, paths: list[str]) -> int:
     return total
 
 
-def _column_drift(
+def column_drift(
     lake: Lake, spec: ModelSpec, paths: list[str], reference: dict[str, Any]
 ) -> Iterator[ColumnDrift]:
     """Every feature judged; columns are read and counted two at a time (numpy releases

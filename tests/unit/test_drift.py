@@ -40,13 +40,23 @@ def test_ks_and_wasserstein_match_the_exact_tests(profile, shift):
 
 def test_psi_equals_psi_on_the_reference_deciles(profile):
     today = RNG.normal(loc=0.4, size=100_000)
-    edges = np.quantile(REFERENCE, np.linspace(0, 1, drift.PSI_BINS + 1))[1:-1]
+    edges = np.quantile(REFERENCE, np.linspace(0, 1, drift.PSI_BINS + 1))[1:-1]  # deciles
     p = np.bincount(np.searchsorted(edges, REFERENCE), minlength=10) / len(REFERENCE)
     q = np.bincount(np.searchsorted(edges, today), minlength=10) / len(today)
     exact = float(np.sum((q - p) * np.log(q / p)))
-    assert drift.score("psi", profile, drift.numeric_today(profile, today)) == pytest.approx(
-        exact, rel=0.02
-    )
+    assert drift.score("psi", profile, drift.numeric_today(profile, today)) == pytest.approx(exact)
+
+
+def test_psi_on_tied_values_bins_at_the_deciles():
+    """Hours: 24 values, deciles fall on ties; bins are ``x <= decile`` on both sides."""
+    hours = RNG.integers(0, 24, size=50_000).astype("float64")
+    later = np.minimum(RNG.integers(0, 24, size=50_000) + 2, 23).astype("float64")
+    deciles = np.unique(np.quantile(hours, np.linspace(0, 1, 11)[1:-1]))
+    p = np.bincount(np.searchsorted(deciles, hours), minlength=len(deciles) + 1) / 50_000
+    q = np.bincount(np.searchsorted(deciles, later), minlength=len(deciles) + 1) / 50_000
+    exact = float(np.sum((q - p) * np.log(q / p)))
+    profile = drift.numeric_profile(hours)
+    assert drift.score("psi", profile, drift.numeric_today(profile, later)) == pytest.approx(exact)
 
 
 def test_values_beyond_the_reference_range_count_in_the_tails(profile):
