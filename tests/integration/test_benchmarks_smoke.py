@@ -39,3 +39,17 @@ def test_validation_benchmark_prints_its_table():
 def test_scoring_benchmark_prints_its_table():
     out = run("benchmarks.score_bench", "--rows", "20000")
     assert "| 20,000 |" in out and "| throughput ratio |" in out
+
+
+def test_drift_benchmark_prints_its_table():
+    out = run(
+        "benchmarks.drift_bench",
+        "--rows",
+        "20000",
+        "--reference",
+        "20000",
+        "--evidently-timeout",
+        "300",
+    )
+    assert "| 20,000 | ours (psi/jensenshannon) |" in out
+    assert "exact full-data tests" in out and "Evidently DataDriftPreset" in out

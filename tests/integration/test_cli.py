@@ -154,3 +154,29 @@ def test_init_model_refuses_a_label_that_is_not_a_column(tmp_path):
     assert done.returncode == 2
     assert "--label 'y' is not a column of the sample" in done.stderr
     assert not (tmp_path / "s1.yaml").exists()
+
+
+@pytest.mark.slow
+def test_monitor_runs_check_report_and_decision_from_the_shell(tmp_path, synthetic_spec):
+    from datetime import date, timedelta
+
+    from pipelines.storage import Lake
+    from pipelines.train import RunContext, train
+    from tests.conftest import replay
+
+    lake, tracking = Lake(str(tmp_path / "lake")), f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {"MLFLOW_TRACKING_URI": tracking, "MLOPS_ARTIFACT_ROOT": str(tmp_path / "artifacts")}
+    days = [date(2013, 1, 1) + timedelta(days=i) for i in range(4)]
+    replay(lake, synthetic_spec, days)
+    args = ("monitor", "--model", "synthetic_demand", "--date", "2013-01-04", "--lake", lake.root)
+    before = cli(*args, env=env)
+    assert before.returncode == 99, before.stderr
+    assert "no champion yet" in json.loads(before.stdout)["reason"]
+    train(lake, synthetic_spec, days[-2], tracking, RunContext(), env["MLOPS_ARTIFACT_ROOT"])
+    done = cli(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["date"], result["version"], result["retrain"]) == ("2013-01-04", "1", False)
+    assert result["why"] == "no retrain: no trigger" and result["drifted_columns"] == []
+    assert result["report"].endswith("date=2013-01-04/evidently.html")
+    assert lake.exists_path("monitoring/synthetic_demand/date=2013-01-04/retrain.json")
