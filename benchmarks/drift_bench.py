@@ -174,18 +174,24 @@ def _psi(p: Any, q: Any) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def run_exact(folder: str) -> dict[str, Any]:
+def full_frames(folder: str) -> tuple[Any, Any]:
+    """The whole reference and the whole day as pandas frames."""
     import pandas as pd
 
-    from pipelines import drift
-    from pipelines.spec import DriftTestSpec
     from pipelines.storage import Lake
 
     lake_root, reference_path, _ = paths(folder)
+    today = Lake(lake_root).read_partition("features", bench_spec().name, DAY)
+    return pd.read_parquet(reference_path), today
+
+
+def run_exact(folder: str) -> dict[str, Any]:
+    from pipelines import drift
+    from pipelines.spec import DriftTestSpec
+
     spec = bench_spec()
     started = time.perf_counter()
-    reference = pd.read_parquet(reference_path)
-    today = Lake(lake_root).read_partition("features", spec.name, DAY)
+    reference, today = full_frames(folder)
     verdicts, scores = {}, {}
     for feature in spec.features:
         for test, value in exact_scores(reference, today, feature.name).items():
@@ -195,17 +201,12 @@ def run_exact(folder: str) -> dict[str, Any]:
 
 
 def run_evidently(folder: str) -> dict[str, Any]:
-    import pandas as pd
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    from pipelines.storage import Lake
-
-    lake_root, reference_path, _ = paths(folder)
     spec = bench_spec()
     started = time.perf_counter()
-    reference = pd.read_parquet(reference_path)
-    today = Lake(lake_root).read_partition("features", spec.name, DAY)
+    reference, today = full_frames(folder)
     definition = DataDefinition(
         numerical_columns=spec.features_of_type("numeric"),
         categorical_columns=spec.features_of_type("categorical"),
@@ -262,13 +263,15 @@ def measure(rows: int, reference_rows: int, evidently_timeout: int) -> list[str]
         setup_facts = side("setup")
         exact = side("exact")
         ours = [side("ours", i) for i in range(len(CONFIGS))]
+        started = time.perf_counter()
         try:
             evidently: dict[str, Any] | None = side("evidently", timeout=evidently_timeout)
         except subprocess.TimeoutExpired:
             evidently, why = None, f"not done after {evidently_timeout} s"
         except RuntimeError as exc:  # the child's last line says why (e.g. MemoryError)
             lines_out = [line for line in str(exc).splitlines() if line.strip()]
-            evidently, why = None, lines_out[-1][:160]
+            spent = time.perf_counter() - started
+            evidently, why = None, f"after {spent:.0f} s: {lines_out[-1][:160]}"
     verdicts = {k: v for result in ours for k, v in result["verdicts"].items()}
     same, total, differ = agreement(verdicts, exact["verdicts"])
     drifted = sum(verdicts.values())

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.monitor import MONITORING
-from pipelines.reference import PREDICTION, seeded_rows
+from pipelines.reference import PREDICTION
 from pipelines.score import PREDICTIONS
 from pipelines.spec import ModelSpec
 from pipelines.storage import Lake
@@ -39,13 +39,28 @@ def report_folder(model: str, day: date) -> str:
 
 
 def day_sample(lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame:
-    """``report_rows`` seeded rows of the day's features, with their predictions if scored."""
-    features = lake.read_partition("features", spec.name, day)
+    """``report_rows`` seeded rows of the day's features, with their predictions if scored.
+
+    Read one column at a time and cut to the sample at once, so memory holds one full column
+    (not the day) whatever its size.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = lake.partition_path("features", spec.name, day)
+    with lake.fs.open(path, "rb") as handle:
+        rows = pq.ParquetFile(handle).metadata.num_rows
+    chosen = np.arange(rows)
+    if rows > spec.drift.report_rows:
+        rng = np.random.default_rng(spec.training.seed + 2)
+        chosen = np.sort(rng.choice(rows, size=spec.drift.report_rows, replace=False))
     columns = [spec.entity_key, *spec.feature_names]
-    sample = seeded_rows(features[columns], spec.drift.report_rows, spec.training.seed + 2)
+    taken = {c: lake.read_table(path, [c]).column(0).take(pa.array(chosen)) for c in columns}
+    sample = pa.table(taken).to_pandas()
     if lake.exists(PREDICTIONS, spec.name, day):
-        path = lake.partition_path(PREDICTIONS, spec.name, day)
-        scored = lake.read_table(path, [spec.entity_key, PREDICTION]).to_pandas()
+        scored_path = lake.partition_path(PREDICTIONS, spec.name, day)
+        scored = lake.read_table(scored_path, [spec.entity_key, PREDICTION]).to_pandas()
         sample = sample.merge(scored, on=spec.entity_key, how="left")
     return sample.drop(columns=spec.entity_key).reset_index(drop=True)
 

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
@@ -131,6 +132,28 @@ def replay(lake, spec, days) -> None:
     for day in days:
         deliver(lake, spec, day)
         build_features(lake, spec, day)
+
+
+def deploy_models(monkeypatch, folder: Path, spec_data: dict):
+    """A models folder with this spec (and the flagship, which the example DAG file reads),
+    its own lake and MLflow store, as the Airflow Variables of a deployment; returns
+    (models folder, lake, tracking URI)."""
+    from pipelines.storage import Lake
+
+    models = folder / "models"
+    models.mkdir()
+    (models / f"{spec_data['name']}.yaml").write_text(yaml.safe_dump(spec_data))
+    (models / "flight_delay.yaml").write_text((MODELS / "flight_delay.yaml").read_text())
+    lake = Lake(str(folder / "lake"))
+    tracking = f"sqlite:///{folder / 'mlflow.db'}"
+    for key, value in {
+        "MLOPS_MODELS_DIR": str(models),
+        "AIRFLOW_VAR_MLOPS_LAKE_URI": lake.root,
+        "AIRFLOW_VAR_MLOPS_MLFLOW_TRACKING_URI": tracking,
+        "AIRFLOW_VAR_MLOPS_MLFLOW_ARTIFACT_ROOT": str(folder / "artifacts"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    return models, lake, tracking
 
 
 @pytest.fixture(scope="session")

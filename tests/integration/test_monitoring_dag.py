@@ -12,9 +12,8 @@ from mlflow import MlflowClient
 
 from pipelines.promote import end_of_day, scoring_run
 from pipelines.spec import load_spec
-from pipelines.storage import Lake
 from pipelines.train import RunContext, train
-from tests.conftest import MODELS, replay
+from tests.conftest import MODELS, deploy_models, replay
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 MODEL = "synthetic_demand"
@@ -34,19 +33,7 @@ def monitored(monkeypatch, tmp_path, airflow_db):
         }
     ]
     data["retraining"] = {"nightly": False, "cooldown_hours": 24, "min_new_labelled_rows": 1000}
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / f"{MODEL}.yaml").write_text(yaml.safe_dump(data))
-    (models / "flight_delay.yaml").write_text((MODELS / "flight_delay.yaml").read_text())
-    lake = Lake(str(tmp_path / "lake"))
-    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    for key, value in {
-        "MLOPS_MODELS_DIR": str(models),
-        "AIRFLOW_VAR_MLOPS_LAKE_URI": lake.root,
-        "AIRFLOW_VAR_MLOPS_MLFLOW_TRACKING_URI": tracking,
-        "AIRFLOW_VAR_MLOPS_MLFLOW_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
-    }.items():
-        monkeypatch.setenv(key, value)
+    models, lake, tracking = deploy_models(monkeypatch, tmp_path, data)
     spec = load_spec(models / f"{MODEL}.yaml")
     replay(lake, spec, [TRAINED - timedelta(days=i) for i in (3, 2, 1, 0)])
     train(lake, spec, TRAINED, tracking, RunContext(), str(tmp_path / "artifacts"))

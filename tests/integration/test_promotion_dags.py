@@ -11,9 +11,8 @@ from mlflow import MlflowClient
 from pipelines import rollout
 from pipelines.registry import CHALLENGER, CHAMPION, PREVIOUS
 from pipelines.spec import load_spec
-from pipelines.storage import Lake
 from pipelines.train import RunContext, train
-from tests.conftest import MODELS, replay
+from tests.conftest import MODELS, deploy_models, replay
 from tests.integration.test_promotion_flow import (
     aliases,
     copy_as_challenger,
@@ -30,20 +29,8 @@ def serve(monkeypatch, tmp_path, promotion: dict):
     """synthetic_demand with this promotion policy: v1 champion, v2 challenger; own stores."""
     data = yaml.safe_load((MODELS / f"{MODEL}.yaml").read_text())
     data["promotion"] = promotion
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / f"{MODEL}.yaml").write_text(yaml.safe_dump(data))
-    (models / "flight_delay.yaml").write_text((MODELS / "flight_delay.yaml").read_text())
-    lake = Lake(str(tmp_path / "lake"))
-    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    for key, value in {
-        "MLOPS_MODELS_DIR": str(models),
-        "AIRFLOW_VAR_MLOPS_LAKE_URI": lake.root,
-        "AIRFLOW_VAR_MLOPS_MLFLOW_TRACKING_URI": tracking,
-        "AIRFLOW_VAR_MLOPS_MLFLOW_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "alice:admin",
-    }.items():
-        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "alice:admin")
+    models, lake, tracking = deploy_models(monkeypatch, tmp_path, data)
     spec = load_spec(models / f"{MODEL}.yaml")
     replay(lake, spec, [DAY - timedelta(days=i) for i in (3, 2, 1, 0)])
     train(lake, spec, DAY - timedelta(days=1), tracking, RunContext(), str(tmp_path / "a"))
