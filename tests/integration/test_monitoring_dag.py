@@ -147,3 +147,43 @@ def test_drift_requests_a_retrain_through_the_asset_and_training_runs_on_it(moni
     with pytest.raises(NotRequestedError, match=r"retraining\.nightly is false"):
         train(lake, spec, later, tracking, RunContext(trigger="scheduled"))
     assert len(client.search_model_versions(f"name='{MODEL}'")) == 2
+
+
+def test_flight_delay_monitoring_dag_reports_and_scores_over_replayed_days(
+    monkeypatch, tmp_path, airflow_db
+):
+    """The flagship model as deployed: nights of 2013 land, are scored and monitored by the
+    DAGs; each monitored day has its verdicts, its Evidently report and an MLflow run."""
+    data = yaml.safe_load((MODELS / "flight_delay.yaml").read_text())
+    models, lake, tracking = deploy_models(monkeypatch, tmp_path, data)
+    spec = load_spec(models / "flight_delay.yaml")
+    days = [date(2013, 1, d) for d in range(1, 7)]
+    replay(lake, spec, days[:4])
+    trained = train(lake, spec, days[3], tracking, RunContext(), str(tmp_path / "artifacts"))
+    assert trained.alias == "champion", trained
+    from tests.integration.test_dags import dagbag
+
+    dags = dagbag(models).dags
+    summaries = []
+    for day in days[4:]:
+        replay(lake, spec, [day])
+        conf = {"partition_date": day.isoformat()}
+        scored = dags["flight_delay__scoring"].test(run_conf=conf)
+        run = dags["flight_delay__monitoring"].test(run_conf=conf)
+        states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+        assert str(scored.state) == "success"
+        assert states["check"] == states["report"] == "success", states
+        summaries.append(run.get_task_instance("check").xcom_pull(task_ids="check"))
+        assert lake.exists_path(f"monitoring/flight_delay/date={day}/evidently.html")
+        assert lake.exists_path(f"monitoring/flight_delay/date={day}/retrain.json")
+    first, second = summaries
+    assert first["version"] == second["version"] == trained.version
+    assert first["labels"] == "no predictions for 2013-01-04"  # scoring starts on day 5
+    assert second["labels"] == "in" and second["mlflow_run"].startswith("runs:/")
+    runs = MlflowClient(tracking).search_runs(
+        [MlflowClient(tracking).get_experiment_by_name("flight_delay.monitoring").experiment_id]
+    )
+    assert len(runs) == 2
+    assert any(
+        k.startswith(f"live_roc_auc.v{trained.version}") for r in runs for k in r.data.metrics
+    )
