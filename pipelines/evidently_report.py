@@ -46,11 +46,9 @@ def day_sample(lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame:
     """
     import numpy as np
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     path = lake.partition_path("features", spec.name, day)
-    with lake.fs.open(path, "rb") as handle:
-        rows = pq.ParquetFile(handle).metadata.num_rows
+    rows = lake.row_count(path)
     chosen = np.arange(rows)
     if rows > spec.drift.report_rows:
         rng = np.random.default_rng(spec.training.seed + 2)
@@ -107,15 +105,22 @@ def drifted_share(snapshot: Any) -> float:
     return float("nan")
 
 
-def write_report(lake: Lake, spec: ModelSpec, day: date, reference: pd.DataFrame) -> ReportFiles:
-    """Build the day's report and save its HTML and JSON to the lake."""
+def write_report(
+    lake: Lake, spec: ModelSpec, day: date, reference: pd.DataFrame
+) -> tuple[ReportFiles, dict[str, str]]:
+    """Build the day's report and save its HTML and JSON to the lake; returns where, and the
+    two documents by file name (so they can be logged elsewhere without reading them back)."""
     current = day_sample(lake, spec, day)
     snapshot = build_report(spec, reference, current)
     folder = report_folder(spec.name, day)
-    html = lake.write_bytes(
-        snapshot.get_html_str(as_iframe=False).encode(), f"{folder}/evidently.html"
+    documents = {
+        "evidently.html": snapshot.get_html_str(as_iframe=False),
+        "evidently.json": snapshot.json(),
+    }
+    html, json_uri = (
+        lake.write_bytes(text.encode(), f"{folder}/{name}") for name, text in documents.items()
     )
-    json_uri = lake.write_bytes(snapshot.json().encode(), f"{folder}/evidently.json")
-    return ReportFiles(
+    files = ReportFiles(
         html=html, json=json_uri, rows=len(current), drifted_share=drifted_share(snapshot)
     )
+    return files, documents

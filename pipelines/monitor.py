@@ -131,7 +131,7 @@ def monitor_day(lake: Lake, spec: ModelSpec, day: date, tracking_uri: str) -> Mo
         )
     result = MonitorResult(model=spec.name, day=day, version=champion, rows=0)
     result.columns = list(column_drift(lake, spec, paths, reference))
-    result.rows = _rows(lake, paths)
+    result.rows = sum(lake.row_count(path) for path in paths)
     drifted = sum(c.drifted for c in result.columns)
     result.drifted_share = drifted / len(result.columns)
     result.data_drift = result.drifted_share >= spec.drift.share_of_drifted_columns
@@ -191,16 +191,6 @@ def _reference_version(client: Any, spec: ModelSpec, predictions: pd.DataFrame |
 def _read_column(lake: Lake, paths: list[str], column: str) -> pa.ChunkedArray:
     tables = [lake.read_table(path, [column]) for path in paths]
     return pa.concat_tables(tables, promote_options="permissive").column(0)
-
-
-def _rows(lake: Lake, paths: list[str]) -> int:
-    import pyarrow.parquet as pq
-
-    total = 0
-    for path in paths:
-        with lake.fs.open(path, "rb") as handle:
-            total += pq.ParquetFile(handle).metadata.num_rows
-    return total
 
 
 def column_drift(

@@ -7,9 +7,11 @@ tags on a re-run, so re-running a day logs into the same run): drift scores as m
 
 from __future__ import annotations
 
+import math
+import time
 from datetime import date
 
-from pipelines.evidently_report import ReportFiles, report_folder, write_report
+from pipelines.evidently_report import ReportFiles, write_report
 from pipelines.monitor import MonitorResult, monitor_day
 from pipelines.reference import load_sample
 from pipelines.retrain import RetrainDecision, retrain_decision
@@ -62,6 +64,7 @@ def check(
 ) -> tuple[MonitorResult, str]:
     """Drift and live performance of the day, logged; returns the result and the run id."""
     from mlflow import MlflowClient
+    from mlflow.entities import Metric, RunTag
 
     result = monitor_day(lake, spec, day, tracking_uri)
     run_id = monitoring_run(tracking_uri, spec, day, artifact_root)
@@ -73,12 +76,17 @@ def check(
     metrics |= {"drifted_share": result.drifted_share, "rows": float(result.rows)}
     if result.target is not None:
         metrics["target_drift"] = result.target.score
-    for key, value in metrics.items():
-        if value == value:  # NaN (no values to compare) is left out
-            client.log_metric(run_id, key, float(value))
+    now = int(time.time() * 1000)
+    tags = {
+        f"{TAG}reference_version": result.version,
+        f"{TAG}triggers": "; ".join(result.triggers)[:5000] or "none",
+    }
+    client.log_batch(  # one request; NaN (nothing to compare) is left out
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if not math.isnan(v)],
+        tags=[RunTag(k, v) for k, v in tags.items()],
+    )
     client.log_dict(run_id, result.to_dict(), "drift.json")
-    client.set_tag(run_id, f"{TAG}reference_version", result.version)
-    client.set_tag(run_id, f"{TAG}triggers", "; ".join(result.triggers)[:5000] or "none")
     return result, run_id
 
 
@@ -97,10 +105,9 @@ def report(
     reference = load_sample(client, spec.name, version)
     if reference is None:
         raise ValueError(f"{spec.name}: version {version} has no reference sample")
-    files = write_report(lake, spec, day, reference)
+    files, documents = write_report(lake, spec, day, reference)
     run_id = monitoring_run(tracking_uri, spec, day, artifact_root)
-    for name in ("evidently.html", "evidently.json"):
-        text = lake.read_bytes(f"{report_folder(spec.name, day)}/{name}").decode()
+    for name, text in documents.items():
         client.log_text(run_id, text, f"evidently/{name}")
     client.log_metric(run_id, "evidently.drifted_share", files.drifted_share)
     return files, run_id

@@ -100,9 +100,9 @@ def gather_facts(lake: Lake, client: Any, spec: ModelSpec, day: date) -> Retrain
         for v in versions
         if v.tags.get(f"{TAG}logical_date")
     ]
-    trained = [t for t in trained if t[0] <= day]
-    last_trained = max(trained)[0] if trained else None
-    window_end = _window_end(max(trained)[1]) if trained else None
+    newest = max((t for t in trained if t[0] <= day), default=None)
+    last_trained = newest[0] if newest else None
+    window_end = _window_end(newest[1]) if newest else None
     requested = []
     for back in range(1, 8):
         earlier = day - timedelta(days=back)
@@ -125,17 +125,14 @@ def _window_end(train_days: str) -> date | None:
 
 def _labelled_rows_after(lake: Lake, spec: ModelSpec, after: date | None, day: date) -> int:
     """Labelled rows of the days in ``(after, day - delay]`` (all days without ``after``)."""
-    import pyarrow.parquet as pq
-
     last = day - timedelta(days=spec.label.arrival_delay_days)
     dataset = labels_dataset(spec)
     total = 0
     for labelled in lake.list_dates("raw", dataset):
         if (after is None or labelled > after) and labelled <= last:
             path = lake.partition_path("raw", dataset, labelled)
-            with lake.fs.open(path, "rb") as handle:
-                table = pq.read_table(handle, columns=[spec.label.name])
-            total += len(table) - table.column(0).null_count
+            label = lake.read_table(path, [spec.label.name]).column(0)
+            total += len(label) - label.null_count
     return total
 
 

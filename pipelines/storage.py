@@ -167,12 +167,18 @@ class Lake:
     def describe(self, path: str) -> PartitionInfo:
         """Rows, size and hash of a published file, checking its Parquet footer only."""
         uri = self.uri(path)
+        rows = self.row_count(path)
+        with _storage_errors(uri):
+            size = int(self.fs.size(path))
+        return PartitionInfo(uri=uri, rows=rows, sha256=self.sha256(path), bytes=size)
+
+    def row_count(self, path: str) -> int:
+        """The rows of a published file, from its Parquet footer (no data read)."""
+        uri = self.uri(path)
         with _storage_errors(uri):
             self._require(path)
             with _parquet_errors(uri), self.fs.open(path, "rb") as handle:
-                rows = pq.ParquetFile(handle).metadata.num_rows
-            size = int(self.fs.size(path))
-        return PartitionInfo(uri=uri, rows=rows, sha256=self.sha256(path), bytes=size)
+                return int(pq.ParquetFile(handle).metadata.num_rows)
 
     def column_names(self, path: str) -> list[str]:
         """The columns of a published file, from its footer."""

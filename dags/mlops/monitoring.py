@@ -11,6 +11,7 @@ with no retrain request ends with ``request_retrain`` skipped and the reason in 
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 
 from airflow.sdk import DAG, task
@@ -18,7 +19,8 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from mlops import settings
 from mlops.assets import predictions_asset, retrain_asset
-from mlops.tasks import DATE_PARAM, date_param, partition_day, step_errors
+from mlops.serving import after_or_cron, dag_args
+from mlops.tasks import DATE_PARAM, date_param, emit, partition_day, step_errors
 from pipelines.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -26,13 +28,11 @@ log = logging.getLogger(__name__)
 
 def monitoring_dag(spec: ModelSpec) -> DAG:
     """Check, report and (guarded) request a retrain for one scored day."""
-    from mlops.serving import cron_or, dag_args
-
     predictions = predictions_asset(spec)
     retrain = retrain_asset(spec)
     schedules = spec.schedules
     with DAG(
-        schedule=cron_or(predictions, schedules.monitoring, schedules.timezone),
+        schedule=after_or_cron(spec, predictions, schedules.monitoring),
         **dag_args(
             spec,
             "monitoring",
@@ -72,8 +72,6 @@ def monitoring_dag(spec: ModelSpec) -> DAG:
 
         @task
         def report(checked: dict[str, Any]) -> dict[str, Any]:
-            from datetime import date
-
             from pipelines import monitoring
 
             day = date.fromisoformat(checked["date"])
@@ -96,8 +94,6 @@ def monitoring_dag(spec: ModelSpec) -> DAG:
 
         @task(outlets=[retrain])
         def request_retrain(checked: dict[str, Any], **context: Any) -> dict[str, Any]:
-            from datetime import date
-
             from pipelines import monitoring
 
             day = date.fromisoformat(checked["date"])
@@ -120,7 +116,7 @@ def monitoring_dag(spec: ModelSpec) -> DAG:
                 "decayed": checked["decayed"],
                 "version": checked["version"],
             }
-            context["outlet_events"][retrain].extra = extra
+            emit(context, retrain, extra)
             return decision.to_dict()
 
         checked = check()

@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops import settings
 from mlops.assets import features_asset, predictions_asset
 from mlops.review import decided_by
-from mlops.tasks import DATE_PARAM, date_param, partition_day, step_errors
+from mlops.tasks import DATE_PARAM, date_param, emit, partition_day, step_errors
 from pipelines.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ ROLLBACK_DAG_ID = "mlops__rollback"
 
 
 def dag_args(spec: ModelSpec, kind: str, **extra: Any) -> dict[str, Any]:
+    """What a model's DAGs after training share (all but the schedule)."""
     from mlops.factory import default_args, midnight
 
     return {
@@ -46,8 +47,10 @@ def dag_args(spec: ModelSpec, kind: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def cron_or(asset: Any, cron: str | None, tz: str) -> Any:
-    return CronDataIntervalTimetable(cron, timezone=tz) if cron else [asset]
+def after_or_cron(spec: ModelSpec, after: Asset, cron: str | None) -> Any:
+    """Run on each event of ``after``, or on ``cron`` (spec's timezone) when the spec sets one."""
+    tz = spec.schedules.timezone
+    return CronDataIntervalTimetable(cron, timezone=tz) if cron else [after]
 
 
 def scoring_dag(spec: ModelSpec) -> DAG:
@@ -65,7 +68,7 @@ def scoring_dag(spec: ModelSpec) -> DAG:
         ),
     }
     with DAG(
-        schedule=cron_or(features, schedules.scoring, schedules.timezone),
+        schedule=after_or_cron(spec, features, schedules.scoring),
         **dag_args(
             spec,
             "scoring",
@@ -97,7 +100,7 @@ def scoring_dag(spec: ModelSpec) -> DAG:
                 log.warning("challenger out of service: %s", result.fallback)
             facts = ("day", "rows", "champion", "challenger", "share")
             extra = {k: payload[k] for k in facts}
-            context["outlet_events"][predictions].extra = {**extra, "date": payload["day"]}
+            emit(context, predictions, {**extra, "date": payload["day"]})
             return payload
 
         score()
@@ -109,7 +112,7 @@ def promotion_dag(spec: ModelSpec) -> DAG:
     predictions = predictions_asset(spec)
     schedules = spec.schedules
     with DAG(
-        schedule=cron_or(predictions, schedules.promotion, schedules.timezone),
+        schedule=after_or_cron(spec, predictions, schedules.promotion),
         **dag_args(
             spec,
             "promotion",

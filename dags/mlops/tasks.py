@@ -89,7 +89,7 @@ def step_errors(spec: ModelSpec, step: str, day: date) -> Iterator[None]:
         raise AirflowFailException(f"{where}: {exc}") from exc
 
 
-def _emit(context: dict[str, Any], asset: Any, extra: dict[str, Any]) -> None:
+def emit(context: dict[str, Any], asset: Any, extra: dict[str, Any]) -> None:
     """Attach facts to the Asset event this task emits."""
     context["outlet_events"][asset].extra = extra
 
@@ -138,7 +138,7 @@ def validate_task(spec: ModelSpec) -> Any:
                 f"review it with the mlops__quarantine_review DAG. {batch.summary()}"
             )
         payload = verdict.to_dict()
-        _emit(context, asset, {"date": payload["date"], "status": payload["status"]})
+        emit(context, asset, {"date": payload["date"], "status": payload["status"]})
         return payload
 
     return validate
@@ -159,7 +159,7 @@ def features_task(spec: ModelSpec) -> Any:
             "features %s: %s rows at %s", spec.name, result.partition.rows, result.partition.uri
         )
         payload = result.to_dict()
-        _emit(context, asset, {"date": payload["date"], "rows": payload["rows"]})
+        emit(context, asset, {"date": payload["date"], "rows": payload["rows"]})
         return payload
 
     return features
@@ -219,7 +219,7 @@ def _publish_training(
         payload["alias"],
         payload.get("reused"),
     )
-    _emit(context, asset, {k: payload[k] for k in TRAINING_FACTS})
+    emit(context, asset, {k: payload[k] for k in TRAINING_FACTS})
     return payload
 
 
