@@ -141,13 +141,19 @@ def _tracking() -> str:
 
 
 def _train(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
-    from pipelines.train import RunContext, run_type_name, train
+    """Train; a pod also gets the retrain form's overrides and reason through the env."""
+    from pipelines.spec import with_training_overrides
+    from pipelines.train import RunContext, overrides_key, run_type_name, train
 
+    overrides = json.loads(os.environ.get("MLOPS_TRAINING_OVERRIDES") or "{}")
+    spec = with_training_overrides(spec, overrides)
     context = RunContext(
         dag_id=os.environ.get("AIRFLOW_CTX_DAG_ID", ""),
         run_id=os.environ.get("AIRFLOW_CTX_DAG_RUN_ID", ""),
         try_number=int(os.environ.get("AIRFLOW_CTX_TRY_NUMBER", "0") or 0),
         trigger=run_type_name(os.environ.get("AIRFLOW_CTX_DAG_RUN_TYPE") or "manual"),
+        overrides=overrides_key(overrides),
+        reason=os.environ.get("MLOPS_RUN_REASON", ""),
     )
     artifacts = os.environ.get("MLOPS_ARTIFACT_ROOT")
     return train(lake, spec, args.date, _tracking(), context, artifact_root=artifacts).to_dict()

@@ -16,7 +16,7 @@ import numpy as np
 
 from pipelines import promotion, rollout
 from pipelines.dataset import labels_dataset
-from pipelines.errors import ConcurrentPromotionError
+from pipelines.errors import ConcurrentPromotionError, PromotionError
 from pipelines.promotion import LiveComparison, State
 from pipelines.registry import CHALLENGER, TAG, alias_version
 from pipelines.score import PREDICTIONS, ScoreResult, score_day
@@ -112,6 +112,48 @@ def promotion_run(
         why = f"{decision.action}: {decision.why}"[:5000]
         client.set_model_version_tag(spec.name, decision.version, f"{TAG}rollout.last", why)
     return result
+
+
+MANUAL_ACTIONS = ("advance", "abort")
+
+
+def manual_run(
+    lake: Lake,
+    spec: ModelSpec,
+    tracking_uri: str,
+    action: str,
+    why: str,
+    now: datetime,
+    by: str,
+) -> dict[str, Any]:
+    """A person moves the rollout: ``advance`` one step now (or start it for the waiting
+    challenger), or ``abort`` it; recorded like any transition. Errors change nothing."""
+    if action not in MANUAL_ACTIONS:
+        raise PromotionError(f"{spec.name}: action {action!r}; choose one of {MANUAL_ACTIONS}")
+    if len(why.strip()) < 3:
+        raise PromotionError(f"{spec.name}: {action} by hand needs a reason (it is recorded)")
+    client = _client(tracking_uri)
+    rollout.reconcile(lake, client, spec.name)
+    state = rollout.current_state(lake, client, spec.name, by)
+    steps, why = spec.promotion.percent_steps, f"by hand: {why.strip()}"
+    if action == "abort":
+        after, record = promotion.abort(state, now, by, why)
+    elif state.rollout is not None:
+        after, record = promotion.advance(state, steps, now, by, why)
+    else:
+        candidate = alias_version(client, spec.name, CHALLENGER)
+        if candidate is None or candidate.tags.get(f"{TAG}rollout.ended"):
+            raise PromotionError(f"{spec.name}: no rollout in progress and no challenger waiting")
+        after, record = promotion.start(state, str(candidate.version), steps, now, by, why)
+    rollout.commit(lake, client, state, record)
+    return {
+        "model": spec.name,
+        "action": record.action,
+        "champion": after.champion,
+        "version": record.challenger or record.to_version or record.from_version,
+        "share": record.share,
+        "seq": after.seq,
+    }
 
 
 def rollback_run(

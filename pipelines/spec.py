@@ -660,3 +660,37 @@ def load_specs(folder: str | Path) -> tuple[dict[str, ModelSpec], dict[str, Spec
             continue
         good[spec.name] = spec
     return good, bad
+
+
+# Fields of ``training:`` a person may change for one run (the retrain form's overrides).
+TRAINING_OVERRIDES = ("params", "window_days", "num_boost_round", "early_stopping_rounds", "seed")
+
+
+def with_training_overrides(spec: ModelSpec, overrides: dict[str, Any] | None) -> ModelSpec:
+    """The spec with ``training`` changed for one run; ``params`` are merged, not replaced.
+
+    Raises SpecError naming the field for an unknown key or a bad value.
+    """
+    if not overrides:
+        return spec
+    unknown = sorted(set(overrides) - set(TRAINING_OVERRIDES))
+    if unknown:
+        raise SpecError(
+            f"overrides: {', '.join(unknown)} cannot be overridden; allowed: "
+            f"{', '.join(TRAINING_OVERRIDES)}"
+        )
+    data = spec.model_dump()
+    training = data["training"]
+    training["params"] = {**training["params"], **(overrides.get("params") or {})}
+    training.update({k: v for k, v in overrides.items() if k != "params"})
+    return parse_spec(data, "overrides")
+
+
+def training_overrides_schema() -> dict[str, Any]:
+    """JSON schema of the overrides (the retrain form checks input against it)."""
+    fields = TrainingSpec.model_json_schema()["properties"]
+    properties = {}
+    for name in TRAINING_OVERRIDES:
+        schema = {k: v for k, v in fields[name].items() if k not in ("default", "title")}
+        properties[name] = schema
+    return {"type": "object", "properties": properties, "additionalProperties": False}

@@ -58,6 +58,8 @@ class RunContext:
     run_id: str = ""
     try_number: int = 0
     trigger: str = ""  # the Airflow run type: scheduled, backfill, manual, asset_triggered
+    overrides: str = ""  # JSON of the training fields a person changed for this run
+    reason: str = ""  # why a person asked for this run
     code_version: str = __version__
 
     def actor(self) -> str:
@@ -105,10 +107,22 @@ def validation_metrics(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dic
     }
 
 
-def find_registered(client: Any, spec: ModelSpec, day: date) -> Any | None:
-    """The version already registered for (model, date), if any."""
+OVERRIDES_TAG = f"{TAG_PREFIX}airflow.overrides"
+
+
+def overrides_key(overrides: dict[str, Any] | None) -> str:
+    """Overrides as canonical JSON: the same change gives the same tag wherever it runs."""
+    return json.dumps(overrides, sort_keys=True, separators=(",", ":")) if overrides else ""
+
+
+def find_registered(client: Any, spec: ModelSpec, day: date, overrides: str = "") -> Any | None:
+    """The version already registered for (model, date) with the same overrides, if any."""
     query = f"name='{spec.name}' and tags.`{TAG_PREFIX}logical_date`='{day.isoformat()}'"
-    found = client.search_model_versions(query)
+    found = [
+        v
+        for v in client.search_model_versions(query)
+        if (v.tags or {}).get(OVERRIDES_TAG, "") == overrides
+    ]
     return min(found, key=lambda v: int(v.version)) if found else None
 
 
@@ -133,7 +147,7 @@ def train(
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
     check_reachable(client, tracking_uri)
-    existing = find_registered(client, spec, day)
+    existing = find_registered(client, spec, day, context.overrides)
     if existing is not None:
         return _reuse(client, spec, day, existing, context.actor())
     on_request = context.trigger in NIGHTLY and not spec.retraining.nightly

@@ -689,7 +689,8 @@ class DayValidation:
             if r is None:
                 return None
             keys = ("dataset", "status", "rows", "rows_dropped", "report_uri", "quarantine_uri")
-            return {**{k: getattr(r, k) for k in keys}, "reason_codes": r.reason_codes}
+            picked = {k: getattr(r, k) for k in keys}
+            return {**picked, "reason_codes": r.reason_codes, "counts": r.counts()}
 
         return {
             "date": self.batch.day.isoformat(),

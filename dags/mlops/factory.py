@@ -15,14 +15,14 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronDataIntervalTimetable
 
 from mlops import settings
 from mlops.assets import retrain_asset
+from mlops.links import MLFLOW_RUN, MODEL_VERSION, VALIDATION_REPORT, with_links
 from mlops.tasks import (
-    DATE_PARAM,
-    date_param,
     features_task,
     ingest_task,
     partition_date_macro,
     train_result_task,
     train_task,
+    training_params,
     validate_task,
 )
 from pipelines.errors import SpecError
@@ -33,8 +33,11 @@ log = logging.getLogger(__name__)
 
 def default_args(spec: ModelSpec) -> dict[str, object]:
     """Owner and retry policy every task of a model's DAGs shares."""
+    from mlops.notify import FailureNotifier
+
     return {
         "owner": spec.owner,
+        "on_failure_callback": [FailureNotifier()],
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
@@ -72,18 +75,20 @@ def training_dag(spec: ModelSpec) -> DAG:
         max_active_runs=1,  # day D trains on the features of the days before it
         default_args=default_args(spec),
         tags=["mlops", f"model:{spec.name}", "training", *spec.tags],
-        params={DATE_PARAM: date_param()},
+        params=training_params(),
         user_defined_macros={"mlops_partition_date": partition_date_macro(spec)},
     ) as dag:
-        built = features_task(spec)(validate_task(spec)(ingest_task(spec)()))
+        validated = with_links(validate_task(spec)(ingest_task(spec)()), VALIDATION_REPORT)
+        built = features_task(spec)(validated)
         if settings.execution_mode(spec) == "kubernetes":
             from mlops.pod import train_pod
 
             pod = train_pod(spec)
             built >> pod
-            train_result_task(spec)(pod.output)
+            trained = train_result_task(spec)(pod.output)
         else:
-            train_task(spec)(built)
+            trained = train_task(spec)(built)
+        with_links(trained, MLFLOW_RUN, MODEL_VERSION)
     return dag
 
 

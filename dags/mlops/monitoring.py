@@ -17,8 +17,9 @@ from typing import Any
 from airflow.sdk import DAG, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from mlops import settings
+from mlops import metrics, settings
 from mlops.assets import predictions_asset, retrain_asset
+from mlops.links import DRIFT_REPORT, MLFLOW_RUN, with_links
 from mlops.serving import after_or_cron, dag_args
 from mlops.tasks import DATE_PARAM, date_param, emit, partition_day, step_errors
 from pipelines.spec import ModelSpec
@@ -56,6 +57,7 @@ def monitoring_dag(spec: ModelSpec) -> DAG:
                     settings.artifact_root(),
                 )
             summary = result.summary()
+            metrics.drift(spec.name, summary, {c.column: c.score for c in result.columns})
             mlflow_run = monitoring.run_url(settings.tracking_uri(), run_id)
             for column in result.columns:
                 if column.drifted or column.missing_drift:
@@ -68,7 +70,7 @@ def monitoring_dag(spec: ModelSpec) -> DAG:
                 result.uri,
                 mlflow_run,
             )
-            return {**summary, "mlflow_run": mlflow_run}
+            return {**summary, "run_id": run_id, "mlflow_run": mlflow_run}
 
         @task
         def report(checked: dict[str, Any]) -> dict[str, Any]:
@@ -117,9 +119,10 @@ def monitoring_dag(spec: ModelSpec) -> DAG:
                 "version": checked["version"],
             }
             emit(context, retrain, extra)
+            metrics.retrain_requested(spec.name)
             return decision.to_dict()
 
-        checked = check()
-        report(checked)
+        checked = with_links(check(), MLFLOW_RUN, DRIFT_REPORT)
+        with_links(report(checked), DRIFT_REPORT)
         request_retrain(checked)
     return dag

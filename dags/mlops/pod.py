@@ -45,6 +45,9 @@ CONTEXT_ENV = {
     "AIRFLOW_CTX_DAG_RUN_ID": "{{ run_id }}",
     "AIRFLOW_CTX_TRY_NUMBER": "{{ ti.try_number }}",
     "AIRFLOW_CTX_DAG_RUN_TYPE": "{{ dag_run.run_type }}",
+    # The retrain form (training DAG Params): fields changed for this run, and why.
+    "MLOPS_TRAINING_OVERRIDES": "{{ params.overrides | tojson if params.overrides else '' }}",
+    "MLOPS_RUN_REASON": "{{ params.reason or '' }}",
 }
 QUIET_ENV = {
     "GX_ANALYTICS_ENABLED": "false",

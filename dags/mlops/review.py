@@ -19,6 +19,7 @@ from airflow.sdk import DAG, Param, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops import settings
+from mlops.tasks import platform_args
 from pipelines.sources import labels_dataset
 from pipelines.spec import ModelSpec, load_specs
 
@@ -92,7 +93,7 @@ def review_dag() -> DAG:
         catchup=False,
         tags=["mlops", "validation", "quarantine"],
         params=review_params(sorted(owners)),
-        default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(seconds=30)},
+        default_args=platform_args(),
     ) as dag:
 
         @task

@@ -21,10 +21,19 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from mlops import settings
+from mlops import metrics, settings
 from mlops.assets import features_asset, predictions_asset
+from mlops.links import MODEL_VERSION, with_links
 from mlops.review import decided_by
-from mlops.tasks import DATE_PARAM, date_param, emit, partition_day, step_errors
+from mlops.tasks import (
+    DATE_PARAM,
+    date_param,
+    emit,
+    partition_day,
+    platform_args,
+    reason_param,
+    step_errors,
+)
 from pipelines.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -101,9 +110,10 @@ def scoring_dag(spec: ModelSpec) -> DAG:
             facts = ("day", "rows", "champion", "challenger", "share")
             extra = {k: payload[k] for k in facts}
             emit(context, predictions, {**extra, "date": payload["day"]})
+            metrics.scored(spec.name, payload["rows"])
             return payload
 
-        score()
+        with_links(score(), MODEL_VERSION)
     return dag
 
 
@@ -118,7 +128,7 @@ def promotion_dag(spec: ModelSpec) -> DAG:
             "promotion",
             description=f"Promotion of {spec.name} ({spec.promotion.strategy})",
             doc_md=__doc__,
-            params={DATE_PARAM: date_param()},
+            params=promotion_params(spec),
         ),
     ) as dag:
 
@@ -145,12 +155,39 @@ def promotion_dag(spec: ModelSpec) -> DAG:
             except PromotionError as exc:
                 raise AirflowFailException(f"{spec.name}: {exc}") from exc
             log.info("%s promotion at %s: %s", spec.name, now, result)
+            promotion_applied(spec.name, result)
             return {**result, "at": now.isoformat()}
 
         @task
         def decide(**context: Any) -> dict[str, Any]:
-            """Decide; every decision but an approval is applied here (compare-and-set)."""
-            return run_promotion(context)
+            """Decide; every decision but an approval is applied here (compare-and-set).
+            From the form, a person's ``advance`` or ``abort`` is applied instead."""
+            params = context.get("params") or {}
+            if params.get("action", "decide") == "decide":
+                return run_promotion(context)
+            return run_manual(context, params)
+
+        def run_manual(context: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+            from pipelines.errors import PromotionError
+            from pipelines.promote import manual_run
+
+            actor = decided_by(context, None)
+            now = run_time(context) if params.get(DATE_PARAM) else datetime.now(UTC)
+            try:
+                result = manual_run(
+                    settings.open_lake(),
+                    spec,
+                    settings.tracking_uri(),
+                    params["action"],
+                    str(params.get("reason") or ""),
+                    now,
+                    actor,
+                )
+            except PromotionError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            log.info("%s: %s by %s: %s", spec.name, params["action"], actor, result)
+            promotion_applied(spec.name, {**result, "applied": True, "why": params["reason"]})
+            return {**result, "at": now.isoformat(), "by": actor}
 
         @task.short_circuit
         def needs_approval(decision: dict[str, Any]) -> bool:
@@ -178,9 +215,41 @@ def promotion_dag(spec: ModelSpec) -> DAG:
                 return {**decision, "action": "rejected", "by": actor}
             return run_promotion(context, approved=True, expected_seq=decision["seq"], by=actor)
 
-        decided = decide()
+        decided = with_links(decide(), MODEL_VERSION)
         needs_approval(decided) >> approve >> apply_approved(decided)
     return dag
+
+
+def promotion_applied(model: str, result: dict[str, Any]) -> None:
+    """Count an applied transition; alert on the ones that take a version out of service."""
+    from mlops import notify
+
+    if not result.get("applied"):
+        return
+    action = result["action"]
+    metrics.promotion(model, action)
+    if action in ("rollback", "abort"):
+        text = f"{model}: {action} - champion is now v{result.get('champion')}"
+        notify.send(action, f"{text} ({result.get('why', '')})", result)
+
+
+def promotion_params(spec: ModelSpec) -> dict[str, Param]:
+    """The promotion form: let the strategy decide, or advance / abort the rollout by hand."""
+    return {
+        DATE_PARAM: date_param(),
+        "action": Param(
+            "decide",
+            type="string",
+            enum=["decide", "advance", "abort"],
+            title="Action",
+            description=(
+                f"decide: the {spec.promotion.strategy} strategy decides on the evidence (what "
+                "the schedule does). advance: move the challenger one step now (or start its "
+                "rollout). abort: take the challenger out of service; the champion stays."
+            ),
+        ),
+        "reason": reason_param("Why: required for advance and abort; recorded in the history."),
+    }
 
 
 def rollback_dag(specs: dict[str, ModelSpec]) -> DAG:
@@ -194,7 +263,7 @@ def rollback_dag(specs: dict[str, ModelSpec]) -> DAG:
         start_date=datetime(2013, 1, 1, tzinfo=UTC),
         catchup=False,
         tags=["mlops", "promotion", "rollback"],
-        default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(seconds=30)},
+        default_args=platform_args(),
         params={
             "model": Param(
                 names[0] if names else "", type="string", enum=names or [""], title="Model"
@@ -238,7 +307,9 @@ def rollback_dag(specs: dict[str, ModelSpec]) -> DAG:
             except PromotionError as exc:
                 raise AirflowFailException(str(exc)) from exc
             log.info("rollback by %s: %s", actor, result)
+            done = {**result, "action": "rollback", "applied": True, "why": params["reason"]}
+            promotion_applied(params["model"], done)
             return result
 
-        rollback()
+        with_links(rollback(), MODEL_VERSION)
     return dag

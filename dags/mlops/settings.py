@@ -7,7 +7,8 @@
 - Execution: ``$MLOPS_EXECUTION=local`` runs every model's training in the worker, whatever
   its spec says (laptops, CI, ``airflow dags test``: the pod's local twin).
 - MLflow: Variable ``mlops_mlflow_tracking_uri``, else ``$MLFLOW_TRACKING_URI``; artifacts of new
-  experiments under Variable ``mlops_mlflow_artifact_root`` when the store has no default.
+  experiments under Variable ``mlops_mlflow_artifact_root`` when the store has no default; the
+  UI people open at Variable ``mlops_mlflow_ui_url`` (default: the tracking server).
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ def lake_uri() -> str:
 def tracking_uri() -> str:
     fallback = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{STATE_DIR / 'mlflow.db'}")
     return _variable("mlops_mlflow_tracking_uri", fallback) or fallback
+
+
+def mlflow_ui_url() -> str:
+    """Where people open MLflow: Variable ``mlops_mlflow_ui_url``, else the tracking URI when
+    it is a server ('' for a file or database store)."""
+    tracking = tracking_uri()
+    default = tracking if tracking.startswith(("http://", "https://")) else ""
+    return _variable("mlops_mlflow_ui_url", default) or default
 
 
 def artifact_root() -> str | None:

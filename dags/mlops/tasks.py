@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from airflow.sdk import Param, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from mlops import settings
+from mlops import metrics, settings
 from mlops.assets import features_asset, model_asset, raw_asset
 from pipelines.spec import ModelSpec
 
@@ -38,6 +38,43 @@ def date_param() -> Param:
             "start of the run's data interval (the nightly schedule does this)."
         ),
     )
+
+
+def platform_args() -> dict[str, Any]:
+    """Owner, retries and alerts of the platform's own DAGs (rollback, quarantine review)."""
+    from mlops.notify import FailureNotifier
+
+    return {
+        "owner": "ml-platform",
+        "retries": 1,
+        "retry_delay": timedelta(seconds=30),
+        "on_failure_callback": [FailureNotifier()],
+    }
+
+
+def reason_param(description: str) -> Param:
+    return Param("", type="string", maxLength=500, title="Reason", description=description)
+
+
+def training_params() -> dict[str, Param]:
+    """The retrain form: a date, training changes for this run only, and why."""
+    from pipelines.spec import TRAINING_OVERRIDES, training_overrides_schema
+
+    schema = training_overrides_schema()
+    return {
+        DATE_PARAM: date_param(),
+        "overrides": Param(
+            {},
+            title="Training overrides (this run only)",
+            description=(
+                "JSON object; allowed keys: " + ", ".join(TRAINING_OVERRIDES) + ". `params` "
+                'are merged into the spec\'s, e.g. {"params": {"learning_rate": 0.03}, '
+                '"window_days": 14}. The version is tagged with them; the spec is unchanged.'
+            ),
+            **schema,
+        ),
+        "reason": reason_param("Why this retrain: recorded on the MLflow run and version."),
+    }
 
 
 def partition_day(context: dict[str, Any], spec: ModelSpec) -> date:
@@ -130,6 +167,9 @@ def validate_task(spec: ModelSpec) -> Any:
             verdict = validate_day(settings.open_lake(), spec, day, learned=learned)
         for result in filter(None, (verdict.batch, verdict.labels)):
             log.info("%s\n  report: %s", result.summary(), result.report_uri)
+        payload = verdict.to_dict()
+        metrics.validation(spec.name, payload)
+        quarantined(spec, payload)
         if verdict.blocked:
             batch = verdict.batch
             raise AirflowSkipException(
@@ -137,11 +177,25 @@ def validate_task(spec: ModelSpec) -> Any:
                 f"({', '.join(batch.reason_codes)}) and moved to {batch.quarantine_uri}; "
                 f"review it with the mlops__quarantine_review DAG. {batch.summary()}"
             )
-        payload = verdict.to_dict()
         emit(context, asset, {"date": payload["date"], "status": payload["status"]})
         return payload
 
     return validate
+
+
+def quarantined(spec: ModelSpec, verdict: dict[str, Any]) -> None:
+    """Alert when a night's batch or labels went (wholly or partly) to quarantine."""
+    from mlops import notify
+
+    for part in ("batch", "labels"):
+        result = verdict.get(part)
+        if result and (result["status"] == "block" or result["rows_dropped"]):
+            what = "blocked" if result["status"] == "block" else f"{result['rows_dropped']} rows"
+            text = (
+                f"{spec.name}: {result['dataset']} {verdict['date']} quarantined ({what}): "
+                f"{', '.join(result['reason_codes'])}. Review: mlops__quarantine_review"
+            )
+            notify.send("quarantine", text, {"model": spec.name, **result})
 
 
 def features_task(spec: ModelSpec) -> Any:
@@ -171,21 +225,25 @@ def train_task(spec: ModelSpec) -> Any:
 
     @task(task_id="train", outlets=[asset])
     def train(built: dict[str, Any], **context: Any) -> dict[str, Any]:
-        from pipelines.train import RunContext, run_type_name
+        from pipelines.spec import with_training_overrides
+        from pipelines.train import RunContext, overrides_key, run_type_name
         from pipelines.train import train as run_train
 
         day = date.fromisoformat(built["date"])
-        ti = context["ti"]
+        ti, params = context["ti"], context.get("params") or {}
+        overrides = params.get("overrides") or {}
         run_context = RunContext(
             dag_id=ti.dag_id,
             run_id=ti.run_id,
             try_number=ti.try_number,
             trigger=run_type_name(context["dag_run"].run_type),
+            overrides=overrides_key(overrides),
+            reason=str(params.get("reason") or ""),
         )
         with step_errors(spec, "train", day):
             result = run_train(
                 settings.open_lake(),
-                spec,
+                with_training_overrides(spec, overrides),
                 day,
                 settings.tracking_uri(),
                 run_context,
@@ -220,6 +278,8 @@ def _publish_training(
         payload.get("reused"),
     )
     emit(context, asset, {k: payload[k] for k in TRAINING_FACTS})
+    if not payload.get("reused"):
+        metrics.gate(spec.name, payload["gate"])
     return payload
 
 

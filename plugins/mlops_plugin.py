@@ -1,0 +1,49 @@
+"""The project's Airflow plugin: the models page, the MLflow UI in the nav bar, task buttons.
+
+- ``fastapi_apps``: ``plugins/mlops_ui/app.py`` at ``/mlops`` (behind Airflow's login);
+- ``external_views``: "Models" (that page, inside the UI) and "MLflow" (the tracking UI);
+- task buttons (MLflow run, model version, validation and drift reports) are set on the
+  project's tasks where the DAGs are built (``dags/mlops/links.py``); the API server reads
+  their URLs from XCom, so nothing has to be registered here for them.
+
+The DAGs folder is put on ``sys.path`` so the app shares ``dags/mlops`` (settings, links)
+with the DAGs; the API server does not add it by itself.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from airflow.configuration import conf
+from airflow.plugins_manager import AirflowPlugin
+
+_DAGS = conf.get("core", "dags_folder")
+if _DAGS not in sys.path:
+    sys.path.append(_DAGS)
+
+from mlops_ui.app import app  # noqa: E402 - needs the DAGs folder on sys.path
+
+
+def _mlflow_view() -> list[dict[str, str]]:
+    """The MLflow UI in the nav bar, when one is configured (Variable or tracking server)."""
+    from mlops_ui.resolve import mlflow_ui_url
+
+    try:
+        url = mlflow_ui_url()
+    except Exception:  # no metadata DB yet (e.g. `airflow db migrate` loading plugins)
+        return []
+    return [{"name": "MLflow", "href": url, "destination": "nav"}] if url else []
+
+
+class MlopsPlugin(AirflowPlugin):
+    name = "mlops"
+    fastapi_apps = [{"app": app, "url_prefix": "/mlops", "name": "MLOps models"}]
+    external_views = [
+        {
+            "name": "Models",
+            "href": "mlops/models",
+            "url_route": "mlops-models",
+            "destination": "nav",
+        },
+        *_mlflow_view(),
+    ]

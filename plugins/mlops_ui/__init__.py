@@ -1,0 +1,1 @@
+"""The UI side of the project's Airflow plugin (see ``plugins/mlops_plugin.py``)."""

@@ -1,0 +1,133 @@
+"""Where a task button leads, worked out when it is clicked (see ``dags/mlops/links.py``).
+
+The task's own result (its XCom ``return_value``, small JSON) names the MLflow run, the model
+version and the date; a validation or drift report is a file at a fixed place in the lake for
+(model, date), so it is found even when the task that wrote it skipped or failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from mlops import settings
+from mlops.links import DRIFT_REPORT, MLFLOW_RUN, MODEL_VERSION, VALIDATION_REPORT
+
+REPORT_PREFIXES = ("validation/", "monitoring/")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A redirect (``url``), a report in the lake (``lake_path``), or why there is none."""
+
+    url: str = ""
+    lake_path: str = ""
+    missing: str = ""
+
+
+def run_results(dag_id: str, run_id: str) -> dict[str, Any]:
+    """The return values of a run's tasks, by task id (unmapped tasks only)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    query = XComModel.get_many(run_id=run_id, key="return_value", dag_ids=dag_id, map_indexes=-1)
+    with create_session() as session:
+        rows = session.scalars(query).all()
+        return {row.task_id: XComModel.deserialize_value(row) for row in rows}
+
+
+def model_of(dag_id: str, result: dict[str, Any], conf: dict[str, Any]) -> str:
+    """The model a task worked on: ``<model>__<kind>`` DAGs, else the run's form."""
+    if "__" in dag_id and not dag_id.startswith("mlops__"):
+        return dag_id.split("__", 1)[0]
+    return str(result.get("model") or conf.get("model") or "")
+
+
+def run_day(task_id: str, results: dict[str, Any]) -> date | None:
+    """The partition date: the task's own result, else any task of the run that says it."""
+    ordered = [results.get(task_id) or {}, *results.values()]
+    for result in ordered:
+        if isinstance(result, dict):
+            found = result.get("date") or result.get("day")
+            if found:
+                return date.fromisoformat(str(found)[:10])
+    return None
+
+
+def mlflow_ui_url() -> str:
+    """The MLflow UI: Variable ``mlops_mlflow_ui_url``, else the tracking URI when it is a
+    server ('' when the store is a file or database and no UI was named)."""
+    configured = settings.mlflow_ui_url()
+    return configured.rstrip("/") if configured else ""
+
+
+def resolve(kind: str, dag_id: str, run_id: str, task_id: str, conf: dict[str, Any]) -> Target:
+    results = run_results(dag_id, run_id)
+    result = results.get(task_id) if isinstance(results.get(task_id), dict) else {}
+    model = model_of(dag_id, result, conf)
+    if kind == VALIDATION_REPORT:
+        return _validation_report(model, task_id, results)
+    if kind == DRIFT_REPORT:
+        return _drift_report(model, task_id, results)
+    if not result:
+        return Target(missing=f"{dag_id}.{task_id} in {run_id} has no result: it did not finish")
+    if kind == MLFLOW_RUN:
+        return _mlflow_run(result)
+    if kind == MODEL_VERSION:
+        return _model_version(model, result)
+    return Target(missing=f"unknown link kind {kind!r}")
+
+
+def _validation_report(model: str, task_id: str, results: dict[str, Any]) -> Target:
+    from pipelines.spec import load_specs
+    from pipelines.validate import report_folder
+
+    specs, _ = load_specs(settings.models_dir())
+    day = run_day(task_id, results)
+    if model not in specs or day is None:
+        return Target(missing=f"no validation report: model {model!r}, date {day}")
+    return Target(lake_path=f"{report_folder(specs[model].source.dataset, day)}/report.html")
+
+
+def _drift_report(model: str, task_id: str, results: dict[str, Any]) -> Target:
+    from pipelines.evidently_report import report_folder
+
+    day = run_day(task_id, results)
+    if not model or day is None:
+        return Target(missing=f"no drift report: model {model!r}, date {day}")
+    return Target(lake_path=f"{report_folder(model, day)}/evidently.html")
+
+
+def _mlflow_run(result: dict[str, Any]) -> Target:
+    run_id = result.get("run_id")
+    if not run_id:
+        return Target(missing="this task logged no MLflow run")
+    ui = mlflow_ui_url()
+    if not ui:
+        return Target(missing=f"MLflow run {run_id} (set the Variable mlops_mlflow_ui_url)")
+    from mlflow import MlflowClient
+
+    experiment = MlflowClient(settings.tracking_uri()).get_run(run_id).info.experiment_id
+    return Target(url=f"{ui}/#/experiments/{experiment}/runs/{run_id}")
+
+
+def _model_version(model: str, result: dict[str, Any]) -> Target:
+    version = result.get("version") or result.get("champion")
+    if not model or not version:
+        return Target(missing="this task names no model version")
+    ui = mlflow_ui_url()
+    if not ui:
+        return Target(missing=f"{model} version {version} (set the Variable mlops_mlflow_ui_url)")
+    return Target(url=f"{ui}/#/models/{model}/versions/{version}")
+
+
+def is_report(path: str) -> bool:
+    """Only report files under the report folders are served, never data."""
+    parts = path.split("/")
+    return (
+        path.startswith(REPORT_PREFIXES)
+        and ".." not in parts
+        and path.endswith((".html", ".json"))
+        and "" not in parts
+    )
