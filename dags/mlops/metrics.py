@@ -38,9 +38,9 @@ def _name(*parts: object) -> str:
 
 
 def incr(*parts: object, count: int = 1) -> None:
+    """Add to a counter; zeros are sent too, so every series exists from the first night."""
     try:
-        if count:
-            _backend().incr(_name(*parts), count=count)
+        _backend().incr(_name(*parts), count=count)
     except Exception:  # metrics are best effort
         log.warning("metric %s not sent", _name(*parts), exc_info=True)
 
