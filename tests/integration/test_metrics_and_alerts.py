@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 from tests.conftest import MODELS, deploy_models
 
@@ -81,7 +82,7 @@ def observed(monkeypatch, tmp_path, airflow_db, statsd, webhook):
     spec["source"]["options"]["drift"] = [
         {"kind": "schema_break", "start": BROKEN, "columns": ["num_3"], "mode": "rename"}
     ]
-    models, lake, tracking = deploy_models(monkeypatch, tmp_path, spec)
+    models, _, tracking = deploy_models(monkeypatch, tmp_path, spec)
     port, lines = statsd
     url, received = webhook
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "True")
@@ -94,7 +95,7 @@ def observed(monkeypatch, tmp_path, airflow_db, statsd, webhook):
     # What the task runner's main() does in a worker; dag.test runs tasks in this process.
     stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=True)
     metrics._backend.cache_clear()
-    yield models, lines, received
+    yield models, lines, received, MlflowClient(tracking)
     stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=True)
     metrics._backend.cache_clear()
 
@@ -112,7 +113,7 @@ def wait_for(lines: list[str], prefix: str, timeout: float = 10) -> list[str]:
 def test_metrics_reach_statsd_and_alerts_reach_the_webhook(observed):
     from tests.integration.test_validation_dag_run import dags
 
-    models, lines, received = observed
+    models, lines, received, mlflow = observed
     training = dags(models)["synthetic_demand__training"]
     for night in ("2013-01-01", "2013-01-02"):
         assert str(training.test(run_conf={"partition_date": night}).state) == "success"
@@ -134,6 +135,7 @@ def test_metrics_reach_statsd_and_alerts_reach_the_webhook(observed):
     assert alert["facts"]["status"] == "block" and alert["facts"]["reason_codes"]
 
     # A task that fails: the rollback of a model with no previous version.
+    champion = mlflow.get_model_version_by_alias("synthetic_demand", "champion").version
     rollback = dags(models)["mlops__rollback"]
     conf = {"model": "synthetic_demand", "reason": "test the alert path"}
     run = rollback.test(run_conf=conf)
@@ -141,3 +143,4 @@ def test_metrics_reach_statsd_and_alerts_reach_the_webhook(observed):
     failed = [alert for alert in received if alert["event"] == "task_failed"]
     assert failed and failed[0]["facts"]["dag_id"] == "mlops__rollback"
     assert "no previous version" in failed[0]["text"]
+    assert mlflow.get_model_version_by_alias("synthetic_demand", "champion").version == champion
