@@ -3,7 +3,7 @@
 Whatever ``[metrics]`` configures (StatsD, DogStatsD or OpenTelemetry; prefix, allow and
 block lists) carries these too, beside Airflow's own. Names put the model (and the severity,
 column or outcome) in dotted segments, as Airflow's StatsD names do; the statsd-exporter
-mapping in ``include/monitoring/statsd_mapping.yml`` turns them into labelled Prometheus
+mapping in ``include/observability/statsd_mapping.yml`` turns them into labelled Prometheus
 series (``mlops_gate_outcomes_total{model, outcome}``, ...). Emitting never fails a task.
 
 Counters: ``mlops.validation.checks_failed.<model>.<severity>``,
@@ -32,9 +32,11 @@ def _backend() -> Any:
 
 
 def _name(*parts: object) -> str:
+    """``mlops.<parts>``; a dot inside a part (a column name) would add a segment: ``_``."""
     from airflow.sdk.observability.stats import normalize_name_for_stats
 
-    return normalize_name_for_stats(".".join(["mlops", *map(str, parts)]), log_warning=False)
+    segments = ["mlops", *(str(part).replace(".", "_") for part in parts)]
+    return normalize_name_for_stats(".".join(segments), log_warning=False)
 
 
 def incr(*parts: object, count: int = 1) -> None:
