@@ -31,27 +31,28 @@ def _backend() -> Any:
     return stats_utils.get_stats_factory()()
 
 
-def _name(*parts: object) -> str:
-    """``mlops.<parts>``; a dot inside a part (a column name) would add a segment: ``_``."""
+def _name(metric: str, labels: tuple[object, ...]) -> str:
+    """``mlops.<metric>.<labels>``; a dot inside a label (a column name) would add a
+    segment, so it becomes ``_``."""
     from airflow.sdk.observability.stats import normalize_name_for_stats
 
-    segments = ["mlops", *(str(part).replace(".", "_") for part in parts)]
+    segments = ["mlops", metric, *(str(label).replace(".", "_") for label in labels)]
     return normalize_name_for_stats(".".join(segments), log_warning=False)
 
 
-def incr(*parts: object, count: int = 1) -> None:
+def incr(metric: str, *labels: object, count: int = 1) -> None:
     """Add to a counter; zeros are sent too, so every series exists from the first night."""
     try:
-        _backend().incr(_name(*parts), count=count)
+        _backend().incr(_name(metric, labels), count=count)
     except Exception:  # metrics are best effort
-        log.warning("metric %s not sent", _name(*parts), exc_info=True)
+        log.warning("metric %s not sent", _name(metric, labels), exc_info=True)
 
 
-def gauge(*parts: object, value: float) -> None:
+def gauge(metric: str, *labels: object, value: float) -> None:
     try:
-        _backend().gauge(_name(*parts), float(value))
+        _backend().gauge(_name(metric, labels), float(value))
     except Exception:
-        log.warning("metric %s not sent", _name(*parts), exc_info=True)
+        log.warning("metric %s not sent", _name(metric, labels), exc_info=True)
 
 
 def validation(model: str, verdict: dict[str, Any]) -> None:
