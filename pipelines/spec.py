@@ -679,9 +679,12 @@ def with_training_overrides(spec: ModelSpec, overrides: dict[str, Any] | None) -
             f"overrides: {', '.join(unknown)} cannot be overridden; allowed: "
             f"{', '.join(TRAINING_OVERRIDES)}"
         )
+    params = overrides.get("params") or {}
+    if not isinstance(params, dict):
+        raise SpecError(f"overrides: training.params must be a mapping, got {params!r}")
     data = spec.model_dump()
     training = data["training"]
-    training["params"] = {**training["params"], **(overrides.get("params") or {})}
+    training["params"] = {**training["params"], **params}
     training.update({k: v for k, v in overrides.items() if k != "params"})
     return parse_spec(data, "overrides")
 

@@ -142,8 +142,8 @@ def _last_json(lake: Lake, model: str, leaf: str) -> dict[str, Any] | None:
 
 def _summary(payload: dict[str, Any]) -> dict[str, Any]:
     """The facts the page shows from drift.json / retrain.json (not per-column detail)."""
-    keep = ("version", "drifted_share", "drifted_columns", "prediction_drift", "labels")
-    keep += ("decayed", "triggers", "retrain", "held_by")
+    keep = [*("version", "drifted_share", "drifted_columns", "prediction_drift", "labels")]
+    keep += ["decayed", "triggers", "retrain", "held_by"]
     return {k: payload[k] for k in keep if k in payload}
 
 

@@ -38,8 +38,9 @@ os.environ.update(
     }
 )
 os.environ.pop("MLOPS_MODELS_DIR", None)
-if str(DAGS) not in sys.path:
-    sys.path.insert(0, str(DAGS))
+for folder in (DAGS, ROOT / "plugins"):  # as Airflow's processes import them
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 CATEGORY_MARKERS = ("unit", "integration")
 BUCKET = "mlops-lake"

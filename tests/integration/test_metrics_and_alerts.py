@@ -144,3 +144,23 @@ def test_metrics_reach_statsd_and_alerts_reach_the_webhook(observed):
     assert failed and failed[0]["facts"]["dag_id"] == "mlops__rollback"
     assert "no previous version" in failed[0]["text"]
     assert mlflow.get_model_version_by_alias("synthetic_demand", "champion").version == champion
+
+
+def test_without_a_webhook_the_alert_is_logged_and_a_dead_one_fails_nothing(
+    monkeypatch, airflow_db, caplog
+):
+    from mlops import notify
+
+    monkeypatch.delenv("AIRFLOW_CONN_MLOPS_ALERTS_WEBHOOK", raising=False)
+    with caplog.at_level("WARNING", logger="mlops.notify"):
+        assert notify.send("rollback", "flight_delay: rollback to v1", {"v": 1}) == ["log"]
+    assert "mlops alert [rollback]: flight_delay: rollback to v1" in caplog.text
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
+    conn = json.dumps({"conn_type": "http", "host": dead})
+    monkeypatch.setenv("AIRFLOW_CONN_MLOPS_ALERTS_WEBHOOK", conn)
+    with caplog.at_level("ERROR", logger="mlops.notify"):
+        assert notify.send("abort", "flight_delay: abort", {}) == ["log"]
+    assert f"webhook {dead} failed" in caplog.text

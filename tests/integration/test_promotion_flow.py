@@ -252,3 +252,48 @@ def test_a_step_outside_its_window_waits_and_changes_nothing(world):
     decided = promotion_run(lake, spec, tracking, monday_ten, "promotion")
     assert (decided["action"], decided["champion"]) == ("replace", challenger)
     assert aliases(client, spec.name) == {CHAMPION: challenger, CHALLENGER: None, PREVIOUS: "1"}
+
+
+def test_a_person_advances_then_aborts_a_rollout_by_hand(world):
+    """The promotion form's advance / abort: recorded with the person and the reason."""
+    from pipelines.promote import manual_run
+    from pipelines.status import model_status
+
+    spec, lake, tracking, client = world
+    model, now = spec.name, end_of(START)
+    challenger = copy_as_challenger(client, model, "1")
+
+    started = manual_run(lake, spec, tracking, "advance", "looks fine offline", now, "ana")
+    assert (started["action"], started["version"], started["share"]) == ("start", challenger, 0.1)
+    stepped = manual_run(lake, spec, tracking, "advance", "busy day ahead", now, "ana")
+    assert (stepped["action"], stepped["share"]) == ("advance", 0.25)
+    status = model_status(lake, client, spec).to_dict()
+    assert (status["share"], status["step"], status["steps"]) == (0.25, 1, [10, 25, 50, 100])
+    assert [r["action"] for r in status["history"]] == ["advance", "start", "bootstrap"]
+    assert status["history"][0]["by"] == "ana"
+    assert status["history"][0]["why"] == "by hand: busy day ahead"
+
+    aborted = manual_run(lake, spec, tracking, "abort", "pager went off", now, "bo")
+    assert (aborted["action"], aborted["champion"]) == ("abort", "1")
+    assert aliases(client, model) == {CHAMPION: "1", CHALLENGER: None, PREVIOUS: None}
+
+
+@pytest.mark.parametrize(
+    ("action", "why", "message"),
+    [
+        ("advance", "no challenger yet", "no challenger waiting"),
+        ("abort", "nothing to abort", "no rollout in progress"),
+        ("advance", "", "needs a reason"),
+        ("promote-all", "because", "choose one of"),
+    ],
+)
+def test_a_manual_promotion_that_cannot_apply_changes_nothing(world, action, why, message):
+    from pipelines.promote import manual_run
+
+    spec, lake, tracking, client = world
+    rollout.current_state(lake, client, spec.name, "setup")  # the history's first record
+    before = (aliases(client, spec.name), rollout.read_history(lake, spec.name))
+    assert len(before[1]) == 1
+    with pytest.raises(PromotionError, match=message):
+        manual_run(lake, spec, tracking, action, why, end_of(START), "ana")
+    assert (aliases(client, spec.name), rollout.read_history(lake, spec.name)) == before

@@ -173,6 +173,7 @@ def test_gpu_spec_renders_the_pod_a_cluster_would_get(
     assert plain["AWS_ENDPOINT_URL"] == pod_settings["MLOPS_S3_ENDPOINT_URL"]
     assert plain["AIRFLOW_CTX_DAG_ID"] == f"{MODEL}__training"
     assert plain["AIRFLOW_CTX_DAG_RUN_TYPE"] in ("manual", "DagRunType.MANUAL")
+    assert (plain["MLOPS_TRAINING_OVERRIDES"], plain["MLOPS_RUN_REASON"]) == ("", "")
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in base["env"] if "valueFrom" in e}
     assert refs == {
         "AWS_ACCESS_KEY_ID": {"name": "mlops-s3", "key": "access-key-id"},
@@ -208,10 +209,14 @@ def test_the_trigger_form_date_reaches_the_pod(
     airflow_db, models_dir, kube_connection, pod_settings
 ):
     bag, dag = training_dag(models_dir)
-    conf = {"partition_date": "2013-03-05"}
+    overrides = {"params": {"num_leaves": 15}, "window_days": 7}
+    conf = {"partition_date": "2013-03-05", "overrides": overrides, "reason": "smaller trees"}
     _, pod = rendered_pod(bag, dag, "2013-06-01T07:00:00+00:00", conf=conf)
     args = container(pod)["args"]
     assert args[args.index("--date") + 1] == "2013-03-05"
+    env = {e["name"]: e.get("value") for e in container(pod)["env"]}
+    assert json.loads(env["MLOPS_TRAINING_OVERRIDES"]) == overrides
+    assert env["MLOPS_RUN_REASON"] == "smaller trees"
 
 
 def test_a_retrain_request_date_reaches_the_pod(
