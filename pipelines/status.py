@@ -21,6 +21,17 @@ from pipelines.storage import Lake
 from pipelines.validate import report_folder
 
 HISTORY_SHOWN = 10
+SUMMARY_KEYS = (  # of drift.json and retrain.json: the page shows these, not per-column detail
+    "version",
+    "drifted_share",
+    "drifted_columns",
+    "prediction_drift",
+    "labels",
+    "decayed",
+    "triggers",
+    "retrain",
+    "held_by",
+)
 _DATE_FOLDER = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/([^/]+)$")
 
 
@@ -141,10 +152,7 @@ def _last_json(lake: Lake, model: str, leaf: str) -> dict[str, Any] | None:
 
 
 def _summary(payload: dict[str, Any]) -> dict[str, Any]:
-    """The facts the page shows from drift.json / retrain.json (not per-column detail)."""
-    keep = [*("version", "drifted_share", "drifted_columns", "prediction_drift", "labels")]
-    keep += ["decayed", "triggers", "retrain", "held_by"]
-    return {k: payload[k] for k in keep if k in payload}
+    return {k: payload[k] for k in SUMMARY_KEYS if k in payload}
 
 
 def _last_gate(client: Any, model: str) -> dict[str, Any] | None:
