@@ -11,6 +11,7 @@ from airflow.sdk import DAG
 
 from mlops import settings
 from mlops.factory import default_args
+from mlops.links import MLFLOW_RUN, MODEL_VERSION, VALIDATION_REPORT, with_links
 from mlops.tasks import (
     DATE_PARAM,
     date_param,
@@ -35,4 +36,7 @@ with DAG(
     params={DATE_PARAM: date_param()},
 ):
     validated = validate_task(spec)(ingest_task(spec)())
-    train_task(spec)(features_task(spec)(validated))
+    trained = train_task(spec)(features_task(spec)(validated))
+    # The UI's buttons (MLflow run, model version, validation report) on your own tasks:
+    with_links(validated, VALIDATION_REPORT, model=spec.name)
+    with_links(trained, MLFLOW_RUN, MODEL_VERSION, model=spec.name)

@@ -117,6 +117,15 @@ def imported_modules(folder: Path) -> set[str]:
     return found
 
 
+def free_port() -> int:
+    """A loopback TCP port nobody listens on (for servers the tests start)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def deliver(lake, spec, day):
     """Ingest night D and validate it (landing -> raw or quarantine), as the DAG would."""
     from pipelines.ingest import ingest

@@ -78,7 +78,8 @@ def training_dag(spec: ModelSpec) -> DAG:
         params=training_params(),
         user_defined_macros={"mlops_partition_date": partition_date_macro(spec)},
     ) as dag:
-        validated = with_links(validate_task(spec)(ingest_task(spec)()), VALIDATION_REPORT)
+        validated = validate_task(spec)(ingest_task(spec)())
+        with_links(validated, VALIDATION_REPORT, model=spec.name)
         built = features_task(spec)(validated)
         if settings.execution_mode(spec) == "kubernetes":
             from mlops.pod import train_pod
@@ -88,7 +89,7 @@ def training_dag(spec: ModelSpec) -> DAG:
             trained = train_result_task(spec)(pod.output)
         else:
             trained = train_task(spec)(built)
-        with_links(trained, MLFLOW_RUN, MODEL_VERSION)
+        with_links(trained, MLFLOW_RUN, MODEL_VERSION, model=spec.name)
     return dag
 
 

@@ -34,16 +34,21 @@ def base_url() -> str:
     return (conf.get("api", "base_url", fallback="") or "").rstrip("/")
 
 
-def link_url(kind: str, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+def link_url(
+    kind: str, dag_id: str, run_id: str, task_id: str, map_index: int = -1, model: str = ""
+) -> str:
     query = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index}
+    if model:
+        query["model"] = model
     return f"{base_url()}{PREFIX}/links/{kind}?{urlencode(query)}"
 
 
 @attrs.define
 class MlopsLink(BaseOperatorLink):
-    """One button; ``kind`` says where it leads."""
+    """One button; ``kind`` says where it leads, ``model`` whose (empty: the run's form)."""
 
     kind: str
+    model: str = ""
 
     @property
     def name(self) -> str:
@@ -55,11 +60,12 @@ class MlopsLink(BaseOperatorLink):
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
         map_index = getattr(ti_key, "map_index", -1)
-        return link_url(self.kind, ti_key.dag_id, ti_key.run_id, ti_key.task_id, map_index)
+        ids = (ti_key.dag_id, ti_key.run_id, ti_key.task_id, map_index)
+        return link_url(self.kind, *ids, model=self.model)
 
 
-def with_links(task: Any, *kinds: str) -> Any:
-    """Give a task (the operator a TaskFlow call returns, or its XComArg) these buttons."""
+def with_links(task: Any, *kinds: str, model: str = "") -> Any:
+    """Give a task (the XComArg a TaskFlow call returns, or an operator) these buttons."""
     operator = getattr(task, "operator", task)
-    operator.operator_extra_links = [MlopsLink(kind) for kind in kinds]
+    operator.operator_extra_links = [MlopsLink(kind, model) for kind in kinds]
     return task

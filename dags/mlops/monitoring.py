@@ -122,7 +122,7 @@ def monitoring_dag(spec: ModelSpec) -> DAG:
             metrics.retrain_requested(spec.name)
             return decision.to_dict()
 
-        checked = with_links(check(), MLFLOW_RUN, DRIFT_REPORT)
-        with_links(report(checked), DRIFT_REPORT)
+        checked = with_links(check(), MLFLOW_RUN, DRIFT_REPORT, model=spec.name)
+        with_links(report(checked), DRIFT_REPORT, model=spec.name)
         request_retrain(checked)
     return dag

@@ -113,7 +113,7 @@ def scoring_dag(spec: ModelSpec) -> DAG:
             metrics.scored(spec.name, payload["rows"])
             return payload
 
-        with_links(score(), MODEL_VERSION)
+        with_links(score(), MODEL_VERSION, model=spec.name)
     return dag
 
 
@@ -215,7 +215,7 @@ def promotion_dag(spec: ModelSpec) -> DAG:
                 return {**decision, "action": "rejected", "by": actor}
             return run_promotion(context, approved=True, expected_seq=decision["seq"], by=actor)
 
-        decided = with_links(decide(), MODEL_VERSION)
+        decided = with_links(decide(), MODEL_VERSION, model=spec.name)
         needs_approval(decided) >> approve >> apply_approved(decided)
     return dag
 

@@ -72,10 +72,12 @@ def follow_link(
     dag_id: str = Query(...),
     run_id: str = Query(...),
     task_id: str = Query(...),
+    model: str = Query(""),
 ) -> Response:
     if kind not in TITLES:
         raise HTTPException(404, f"unknown link {kind!r}; known: {sorted(TITLES)}")
-    target = resolve.resolve(kind, dag_id, run_id, task_id, _run_conf(dag_id, run_id))
+    conf = _run_conf(dag_id, run_id)
+    target = resolve.resolve(kind, model, dag_id, run_id, task_id, conf)
     if target.url:
         return RedirectResponse(target.url, status_code=307)
     if target.lake_path:

@@ -37,10 +37,8 @@ def run_results(dag_id: str, run_id: str) -> dict[str, Any]:
         return {row.task_id: XComModel.deserialize_value(row) for row in rows}
 
 
-def model_of(dag_id: str, result: dict[str, Any], conf: dict[str, Any]) -> str:
-    """The model a task worked on: ``<model>__<kind>`` DAGs, else the run's form."""
-    if "__" in dag_id and not dag_id.startswith("mlops__"):
-        return dag_id.split("__", 1)[0]
+def model_of(result: dict[str, Any], conf: dict[str, Any]) -> str:
+    """The model of a task whose button does not name it (rollback): its result, its form."""
     return str(result.get("model") or conf.get("model") or "")
 
 
@@ -62,10 +60,12 @@ def mlflow_ui_url() -> str:
     return configured.rstrip("/") if configured else ""
 
 
-def resolve(kind: str, dag_id: str, run_id: str, task_id: str, conf: dict[str, Any]) -> Target:
+def resolve(
+    kind: str, model: str, dag_id: str, run_id: str, task_id: str, conf: dict[str, Any]
+) -> Target:
     results = run_results(dag_id, run_id)
     result = results.get(task_id) if isinstance(results.get(task_id), dict) else {}
-    model = model_of(dag_id, result, conf)
+    model = model or model_of(result, conf)
     if kind == VALIDATION_REPORT:
         return _validation_report(model, task_id, results)
     if kind == DRIFT_REPORT:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import MODELS, deploy_models
+from tests.conftest import MODELS, deploy_models, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BROKEN = "2013-01-03"
@@ -147,20 +147,57 @@ def test_metrics_reach_statsd_and_alerts_reach_the_webhook(observed):
 
 
 def test_without_a_webhook_the_alert_is_logged_and_a_dead_one_fails_nothing(
-    monkeypatch, airflow_db, caplog
+    monkeypatch, airflow_db, caplog, capsys
 ):
     from mlops import notify
+
+    def logged() -> str:  # Airflow's logging setup may route records to stdout instead
+        return caplog.text + capsys.readouterr().out
 
     monkeypatch.delenv("AIRFLOW_CONN_MLOPS_ALERTS_WEBHOOK", raising=False)
     with caplog.at_level("WARNING", logger="mlops.notify"):
         assert notify.send("rollback", "flight_delay: rollback to v1", {"v": 1}) == ["log"]
-    assert "mlops alert [rollback]: flight_delay: rollback to v1" in caplog.text
+        assert "mlops alert [rollback]: flight_delay: rollback to v1" in logged()
 
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
+    dead = f"http://127.0.0.1:{free_port()}/hook"
     conn = json.dumps({"conn_type": "http", "host": dead})
     monkeypatch.setenv("AIRFLOW_CONN_MLOPS_ALERTS_WEBHOOK", conn)
-    with caplog.at_level("ERROR", logger="mlops.notify"):
+    with caplog.at_level("WARNING", logger="mlops.notify"):
         assert notify.send("abort", "flight_delay: abort", {}) == ["log"]
-    assert f"webhook {dead} failed" in caplog.text
+        assert f"webhook {dead} failed" in logged()
+
+
+def test_an_alert_is_mailed_through_the_smtp_connection(monkeypatch, airflow_db):
+    from aiosmtpd.controller import Controller
+
+    from mlops import notify
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.messages: list = []
+
+        async def handle_DATA(self, server, session, envelope) -> str:
+            self.messages.append(envelope)
+            return "250 OK"
+
+    inbox, port = Inbox(), free_port()
+    server = Controller(inbox, hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        smtp = {
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "mlops@example.test"},
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp))
+        monkeypatch.setenv("AIRFLOW_VAR_MLOPS_ALERT_EMAILS", "oncall@example.test, ml@example.test")
+        monkeypatch.delenv("AIRFLOW_CONN_MLOPS_ALERTS_WEBHOOK", raising=False)
+        sent = notify.send("rollback", "flight_delay: rollback to v1", {"champion": "1"})
+    finally:
+        server.stop()
+    assert sent == ["log", "email"]
+    (message,) = inbox.messages
+    assert sorted(message.rcpt_tos) == ["ml@example.test", "oncall@example.test"]
+    body = message.content.decode()
+    assert "Subject: [mlops] rollback: flight_delay: rollback to v1" in body

@@ -62,11 +62,14 @@ def test_link_urls_carry_the_task_ids_safely():
     from mlops.links import MlopsLink, link_url
 
     run_id = "manual__2026-11-23T10:35:10.715864+00:00"
-    url = link_url("mlflow_run", "flight_delay__training", run_id, "train")
+    url = link_url("mlflow_run", "flight_delay__training", run_id, "train", model="flight_delay")
     parts = urlsplit(url)
     assert parts.path == "/mlops/links/mlflow_run"
-    assert parse_qs(parts.query)["run_id"] == [run_id]  # '+' and ':' survive
-    link = MlopsLink("drift_report")
+    query = parse_qs(parts.query)
+    assert query["run_id"] == [run_id]  # '+' and ':' survive
+    assert query["model"] == ["flight_delay"]
+    assert "model=" not in link_url("model_version", "mlops__rollback", run_id, "rollback")
+    link = MlopsLink("drift_report", "flight_delay")
     assert (link.name, link.xcom_key) == ("Drift report", "_link_mlops_drift_report")
 
 
@@ -92,9 +95,8 @@ def test_only_reports_are_served(path, served):
 def test_model_and_date_of_a_task():
     from mlops_ui.resolve import model_of, run_day
 
-    assert model_of("flight_delay__training", {}, {}) == "flight_delay"
-    assert model_of("mlops__rollback", {"model": "a"}, {}) == "a"
-    assert model_of("mlops__rollback", {}, {"model": "b"}) == "b"
+    assert model_of({"model": "a"}, {"model": "b"}) == "a"
+    assert model_of({}, {"model": "b"}) == "b"
     results = {"ingest": {"date": "2013-01-03"}, "train": {"day": "2013-01-03"}}
     assert run_day("validate", results) == date(2013, 1, 3)  # validate skipped: from ingest
     assert run_day("train", {"train": {"rows": 1}}) is None
