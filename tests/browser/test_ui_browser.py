@@ -112,6 +112,11 @@ def test_the_models_page_shows_the_champion(page, live_stack, shots):
     assert "2013-01-03" in card.inner_text()
     assert card.get_by_role("link", name="validation report").count() == 1
     page.screenshot(path=str(shots / "models-page.png"))
+    views = Api(live_stack["airflow"]).get("/api/v2/plugins")["plugins"][0]["external_views"]
+    assert {v["name"]: v["href"] for v in views} == {
+        "Models": "mlops/models",
+        "MLflow": live_stack["mlflow"],
+    }
 
 
 def test_a_task_button_opens_its_mlflow_run(page, live_stack, shots):
@@ -147,6 +152,10 @@ def test_the_retrain_form_starts_a_run_that_trains_with_the_overrides(page, live
     page.keyboard.insert_text('{"params": {"num_leaves": 15}}')
     page.screenshot(path=str(shots / "retrain-form.png"))
     dialog.get_by_role("button", name="Trigger").click()
+    try:
+        dialog.wait_for(state="hidden", timeout=30_000)  # the UI closes it once the API accepts
+    except Exception as exc:
+        raise AssertionError(f"the form was not accepted: {dialog.inner_text()[-500:]}") from exc
 
     deadline, run = time.monotonic() + 300, None
     while time.monotonic() < deadline:
