@@ -145,7 +145,13 @@ def _train(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, A
     from pipelines.spec import with_training_overrides
     from pipelines.train import RunContext, overrides_key, run_type_name, train
 
-    overrides = json.loads(os.environ.get("MLOPS_TRAINING_OVERRIDES") or "{}")
+    raw = os.environ.get("MLOPS_TRAINING_OVERRIDES") or "{}"
+    try:
+        overrides = json.loads(raw)
+    except ValueError:
+        overrides = None
+    if not isinstance(overrides, dict):
+        raise SpecError(f"MLOPS_TRAINING_OVERRIDES must be a JSON object, got {raw!r}")
     spec = with_training_overrides(spec, overrides)
     context = RunContext(
         dag_id=os.environ.get("AIRFLOW_CTX_DAG_ID", ""),

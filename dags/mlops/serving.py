@@ -171,7 +171,7 @@ def promotion_dag(spec: ModelSpec) -> DAG:
             from pipelines.errors import PromotionError
             from pipelines.promote import manual_run
 
-            actor = decided_by(context, None)
+            actor, why = decided_by(context, None), str(params.get("reason") or "")
             now = run_time(context) if params.get(DATE_PARAM) else datetime.now(UTC)
             try:
                 result = manual_run(
@@ -179,14 +179,14 @@ def promotion_dag(spec: ModelSpec) -> DAG:
                     spec,
                     settings.tracking_uri(),
                     params["action"],
-                    str(params.get("reason") or ""),
+                    why,
                     now,
                     actor,
                 )
             except PromotionError as exc:
                 raise AirflowFailException(str(exc)) from exc
             log.info("%s: %s by %s: %s", spec.name, params["action"], actor, result)
-            promotion_applied(spec.name, {**result, "applied": True, "why": params["reason"]})
+            promotion_applied(spec.name, {**result, "applied": True, "why": why})
             return {**result, "at": now.isoformat(), "by": actor}
 
         @task.short_circuit
@@ -248,7 +248,9 @@ def promotion_params(spec: ModelSpec) -> dict[str, Param]:
                 "rollout). abort: take the challenger out of service; the champion stays."
             ),
         ),
-        "reason": reason_param("Why: required for advance and abort; recorded in the history."),
+        "reason": reason_param(
+            "Why: required for advance and abort; recorded in the history.", required=False
+        ),
     }
 
 

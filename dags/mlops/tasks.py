@@ -52,8 +52,12 @@ def platform_args() -> dict[str, Any]:
     }
 
 
-def reason_param(description: str) -> Param:
-    return Param("", type="string", maxLength=500, title="Reason", description=description)
+def reason_param(description: str, required: bool = True) -> Param:
+    """A free-text reason, recorded; the UI asks for one unless ``required`` is False."""
+    if required:
+        return Param("", type="string", maxLength=500, title="Reason", description=description)
+    kinds = ["null", "string"]
+    return Param(None, type=kinds, maxLength=500, title="Reason", description=description)
 
 
 def training_params() -> dict[str, Param]:

@@ -180,3 +180,25 @@ def test_monitor_runs_check_report_and_decision_from_the_shell(tmp_path, synthet
     assert result["why"] == "no retrain: no trigger" and result["drifted_columns"] == []
     assert result["report"].endswith("date=2013-01-04/evidently.html")
     assert lake.exists_path("monitoring/synthetic_demand/date=2013-01-04/retrain.json")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ("{not json", "MLOPS_TRAINING_OVERRIDES must be a JSON object"),
+        ('["window_days"]', "MLOPS_TRAINING_OVERRIDES must be a JSON object"),
+        ('{"window_days": 0}', "overrides: training.window_days"),
+    ],
+)
+def test_bad_retrain_overrides_stop_the_train_step_before_anything(tmp_path, overrides, message):
+    """What a training pod gets from the retrain form: a bad value is a usage error."""
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "MLOPS_TRAINING_OVERRIDES": overrides,
+    }
+    lake = tmp_path / "lake"
+    args = ("train", "--model", "flight_delay", "--date", "2013-01-02", "--lake", str(lake))
+    done = cli(*args, env=env)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert not lake.exists() and not (tmp_path / "mlflow.db").exists()
