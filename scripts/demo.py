@@ -158,6 +158,7 @@ def main() -> int:
     say(f"done in {time.monotonic() - started:.0f}s; {failed} failed run(s)")
     say(f"Airflow UI: {AIRFLOW}  (login admin / {password})")
     say(f"MLflow UI:  {MLFLOW}")
+    say(f"Models:     {AIRFLOW}/plugin/mlops-models  (Plugins > Models in the Airflow UI)")
     say("stop everything with: make down")
     return 1 if failed else 0
 
