@@ -140,3 +140,17 @@ def test_pipelines_never_imports_airflow_dags_or_plugins():
 def test_the_import_check_can_fail(tmp_path):
     (tmp_path / "leaky.py").write_text("from airflow.sdk import task\n")
     assert "airflow" in imported_modules(tmp_path)
+
+
+def test_asset_uris_skip_airflows_provider_uri_handlers(flight_spec):
+    """An ``x-`` scheme is not normalised: creating the DAGs' Assets loads no provider's URI
+    handlers (about 0.24 s of every DAG file parse otherwise)."""
+    from airflow.sdk.definitions.asset import _sanitize_uri
+
+    from mlops import assets
+
+    builders = [getattr(assets, name) for name in dir(assets) if name.endswith("_asset")]
+    assert len(builders) == 5
+    for build in builders:
+        uri = build(flight_spec).uri
+        assert uri.startswith("x-mlops://") and _sanitize_uri(uri) == uri
