@@ -156,16 +156,18 @@ def _summary(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _last_gate(client: Any, model: str) -> dict[str, Any] | None:
-    """The gate's verdict on the newest registered version."""
+    """The gate's verdict on the newest version training judged (versions registered by
+    hand have no verdict and are passed over)."""
     from mlflow.exceptions import MlflowException
 
     try:
         versions = client.search_model_versions(f"name='{model}'")
     except MlflowException:
         return None
-    if not versions:
+    judged = [v for v in versions if (v.tags or {}).get(f"{TAG}gate.decision")]
+    if not judged:
         return None
-    newest = max(versions, key=lambda v: int(v.version))
+    newest = max(judged, key=lambda v: int(v.version))
     tags = newest.tags or {}
     return {
         "version": str(newest.version),

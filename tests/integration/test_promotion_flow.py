@@ -272,6 +272,7 @@ def test_a_person_advances_then_aborts_a_rollout_by_hand(world):
     assert [r["action"] for r in status["history"]] == ["advance", "start", "bootstrap"]
     assert status["history"][0]["by"] == "ana"
     assert status["history"][0]["why"] == "by hand: busy day ahead"
+    assert status["last_gate"]["version"] == "1"  # v2 was registered by hand: no verdict
 
     aborted = manual_run(lake, spec, tracking, "abort", "pager went off", now, "bo")
     assert (aborted["action"], aborted["champion"]) == ("abort", "1")
