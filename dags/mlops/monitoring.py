@@ -14,14 +14,14 @@ import logging
 from datetime import date
 from typing import Any
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowSkipException
 
 from mlops import metrics, settings
 from mlops.assets import predictions_asset, retrain_asset
 from mlops.links import DRIFT_REPORT, MLFLOW_RUN, with_links
 from mlops.serving import after_or_cron, dag_args
-from mlops.tasks import DATE_PARAM, date_param, emit, partition_day, step_errors
+from mlops.tasks import DATE_PARAM, date_param, emit, partition_day, step, step_errors
 from pipelines.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def monitoring_dag(spec: ModelSpec) -> DAG:
         ),
     ) as dag:
 
-        @task
+        @step()
         def check(**context: Any) -> dict[str, Any]:
             from pipelines import monitoring
 
@@ -72,7 +72,7 @@ def monitoring_dag(spec: ModelSpec) -> DAG:
             )
             return {**summary, "run_id": run_id, "mlflow_run": mlflow_run}
 
-        @task
+        @step()
         def report(checked: dict[str, Any]) -> dict[str, Any]:
             from pipelines import monitoring
 
@@ -94,7 +94,7 @@ def monitoring_dag(spec: ModelSpec) -> DAG:
             )
             return {"html": files.html, "json": files.json, "rows": files.rows}
 
-        @task(outlets=[retrain])
+        @step(outlets=[retrain])
         def request_retrain(checked: dict[str, Any], **context: Any) -> dict[str, Any]:
             from pipelines import monitoring
 

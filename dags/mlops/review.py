@@ -19,7 +19,7 @@ from airflow.sdk import DAG, Param, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops import settings
-from mlops.tasks import platform_args
+from mlops.tasks import platform_args, step
 from pipelines.sources import labels_dataset
 from pipelines.spec import ModelSpec, load_specs
 
@@ -96,7 +96,7 @@ def review_dag() -> DAG:
         default_args=platform_args(),
     ) as dag:
 
-        @task
+        @step()
         def inspect(**context: Any) -> dict[str, Any]:
             """Check the form and show what is quarantined; bad input fails with a message."""
             from pipelines.errors import PipelineError
@@ -139,7 +139,7 @@ def review_dag() -> DAG:
             response_timeout=timedelta(days=7),
         )
 
-        @task(trigger_rule="none_failed_min_one_success")
+        @step(trigger_rule="none_failed_min_one_success")
         def apply(info: dict[str, Any], **context: Any) -> dict[str, Any]:
             """Carry out (or record the rejection of) the decision."""
             from pipelines.review import record_decision, review

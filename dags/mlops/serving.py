@@ -32,6 +32,7 @@ from mlops.tasks import (
     partition_day,
     platform_args,
     reason_param,
+    step,
     step_errors,
 )
 from pipelines.spec import ModelSpec
@@ -87,7 +88,7 @@ def scoring_dag(spec: ModelSpec) -> DAG:
         ),
     ) as dag:
 
-        @task(outlets=[predictions])
+        @step(outlets=[predictions])
         def score(**context: Any) -> dict[str, Any]:
             from pipelines.promote import end_of_day, scoring_run
 
@@ -158,7 +159,7 @@ def promotion_dag(spec: ModelSpec) -> DAG:
             promotion_applied(spec.name, result)
             return {**result, "at": now.isoformat()}
 
-        @task
+        @step()
         def decide(**context: Any) -> dict[str, Any]:
             """Decide; every decision but an approval is applied here (compare-and-set).
             From the form, a person's ``advance`` or ``abort`` is applied instead."""
@@ -205,7 +206,7 @@ def promotion_dag(spec: ModelSpec) -> DAG:
             response_timeout=timedelta(days=7),
         )
 
-        @task
+        @step()
         def apply_approved(decision: dict[str, Any], **context: Any) -> dict[str, Any]:
             """Carry out the approved step, unless the state moved while waiting."""
             response = context["ti"].xcom_pull(task_ids="approve") or {}
@@ -287,7 +288,7 @@ def rollback_dag(specs: dict[str, ModelSpec]) -> DAG:
         },
     ) as dag:
 
-        @task
+        @step()
         def rollback(**context: Any) -> dict[str, Any]:
             from pipelines.errors import PromotionError
             from pipelines.promote import rollback_run

@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 DATE_PARAM = "partition_date"
 
 
+def step(**kwargs: Any) -> Any:
+    """``@task`` for a step that returns one small JSON dict: one XCom. TaskFlow would infer
+    ``multiple_outputs`` from the ``-> dict`` annotation and push one more XCom per key."""
+    return task(multiple_outputs=False, **kwargs)
+
+
 def date_param() -> Param:
     """Trigger-form field: process a specific date instead of the run's data interval."""
     return Param(
@@ -138,7 +144,7 @@ def emit(context: dict[str, Any], asset: Any, extra: dict[str, Any]) -> None:
 def ingest_task(spec: ModelSpec) -> Any:
     """Land night D's deliveries in ``landing/``; skip with the reason when D has no data."""
 
-    @task(task_id="ingest")
+    @step(task_id="ingest")
     def ingest(**context: Any) -> dict[str, Any]:
         from pipelines.ingest import ingest as run_ingest
 
@@ -160,7 +166,7 @@ def validate_task(spec: ModelSpec) -> Any:
     """
     asset = raw_asset(spec)
 
-    @task(task_id="validate", outlets=[asset])
+    @step(task_id="validate", outlets=[asset])
     def validate(ingested: dict[str, Any], **context: Any) -> dict[str, Any]:
         from pipelines.profile import champion_learned_suite
         from pipelines.validate import validate_day
@@ -206,7 +212,7 @@ def features_task(spec: ModelSpec) -> Any:
     """Build the spec's features partition for the validated date."""
     asset = features_asset(spec)
 
-    @task(task_id="features", outlets=[asset])
+    @step(task_id="features", outlets=[asset])
     def features(validated: dict[str, Any], **context: Any) -> dict[str, Any]:
         from pipelines.features import build_features
 
@@ -227,7 +233,7 @@ def train_task(spec: ModelSpec) -> Any:
     """Train on the labelled window known on the date, log to MLflow, register a version."""
     asset = model_asset(spec)
 
-    @task(task_id="train", outlets=[asset])
+    @step(task_id="train", outlets=[asset])
     def train(built: dict[str, Any], **context: Any) -> dict[str, Any]:
         from pipelines.spec import with_training_overrides
         from pipelines.train import RunContext, overrides_key, run_type_name
@@ -291,7 +297,7 @@ def train_result_task(spec: ModelSpec) -> Any:
     """After a training pod: check the JSON it returned and announce the model Asset event."""
     asset = model_asset(spec)
 
-    @task(task_id="train_result", outlets=[asset])
+    @step(task_id="train_result", outlets=[asset])
     def train_result(returned: dict[str, Any] | None, **context: Any) -> dict[str, Any]:
         if not isinstance(returned, dict) or returned.get("status") != "done":
             raise AirflowFailException(

@@ -123,6 +123,10 @@ def test_task_buttons_lead_to_the_mlflow_run_version_and_report(api, stores):
 
     train_links = extra_links(client, headers, run, "train")
     assert set(train_links) == {"MLflow run", "Model version"}
+    entries = f"/api/v2/dags/{run.dag_id}/dagRuns/{run.run_id}/taskInstances/train/xcomEntries"
+    keys = {e["key"] for e in client.get(entries, headers=headers).json()["xcom_entries"]}
+    # One result, not one XCom per key, plus where each button leads.
+    assert keys == {"return_value", "_link_mlops_mlflow_run", "_link_mlops_model_version"}
     to_run = client.get(train_links["MLflow run"], headers=headers)
     assert to_run.status_code == 307
     experiment = mlflow.get_run(version.run_id).info.experiment_id
