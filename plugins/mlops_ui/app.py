@@ -87,12 +87,12 @@ def follow_link(
 
 @app.get("/lake/{path:path}", response_model=None)
 def lake_report(path: str) -> Response:
-    if not resolve.is_report(path):
-        raise HTTPException(404, "only validation and monitoring reports are served")
     return _report(path)
 
 
 def _report(path: str) -> Response:
+    if not resolve.is_report(path):  # also for paths built from a link's model and date
+        raise HTTPException(404, "only validation and monitoring reports are served")
     lake = settings.open_lake()
     if not lake.exists_path(path):
         text = f"{path} is not in the lake (the step has not run for that date, or failed)"

@@ -92,9 +92,11 @@ def _validation_report(model: str, task_id: str, results: dict[str, Any]) -> Tar
 
 def _drift_report(model: str, task_id: str, results: dict[str, Any]) -> Target:
     from pipelines.evidently_report import report_folder
+    from pipelines.spec import load_specs
 
+    specs, _ = load_specs(settings.models_dir())
     day = run_day(task_id, results)
-    if not model or day is None:
+    if model not in specs or day is None:
         return Target(missing=f"no drift report: model {model!r}, date {day}")
     return Target(lake_path=f"{report_folder(model, day)}/evidently.html")
 

@@ -152,6 +152,9 @@ def test_a_button_with_nothing_behind_it_says_why(api, stores):
     assert "has no result" in response.text
     response = client.get("/mlops/links/nowhere", params=query, headers=headers)
     assert response.status_code == 404
+    sneaky = {**query, "run_id": run.run_id, "model": "../../raw/flights"}
+    response = client.get("/mlops/links/drift_report", params=sneaky, headers=headers)
+    assert response.status_code == 404 and "no drift report" in response.text
 
 
 @pytest.mark.parametrize(
