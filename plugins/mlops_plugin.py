@@ -26,10 +26,10 @@ from mlops_ui.app import app  # noqa: E402 - needs the DAGs folder on sys.path
 
 def _mlflow_view() -> list[dict[str, str]]:
     """The MLflow UI in the nav bar, when one is configured (Variable or tracking server)."""
-    from mlops_ui.resolve import mlflow_ui_url
+    from mlops import settings
 
     try:
-        url = mlflow_ui_url()
+        url = settings.mlflow_ui_url()
     except Exception:  # no metadata DB yet (e.g. `airflow db migrate` loading plugins)
         return []
     return [{"name": "MLflow", "href": url, "destination": "nav"}] if url else []

@@ -58,7 +58,7 @@ def mlflow_ui_url() -> str:
     it is a server ('' for a file or database store)."""
     tracking = tracking_uri()
     default = tracking if tracking.startswith(("http://", "https://")) else ""
-    return _variable("mlops_mlflow_ui_url", default) or default
+    return (_variable("mlops_mlflow_ui_url", default) or default).rstrip("/")
 
 
 def artifact_root() -> str | None:

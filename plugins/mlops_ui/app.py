@@ -53,7 +53,7 @@ def all_status() -> list[dict[str, Any]]:
 
 
 def _urls() -> dict[str, str]:
-    return {"airflow": base_url(), "app": base_url() + PREFIX, "mlflow": resolve.mlflow_ui_url()}
+    return {"airflow": base_url(), "app": base_url() + PREFIX, "mlflow": settings.mlflow_ui_url()}
 
 
 @app.get("/models", response_class=HTMLResponse)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from html import escape
 from typing import Any
-from urllib.parse import quote
+
+from .resolve import version_url
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:16px;color:#1a202c;background:#fff}
@@ -80,7 +81,7 @@ def _card(model: dict[str, Any], urls: dict[str, str]) -> str:
 def _version_link(model: str, version: str, urls: dict[str, str]) -> str:
     if not urls.get("mlflow"):
         return escape(f"v{version}")
-    return link(f"{urls['mlflow']}/#/models/{quote(model)}/versions/{version}", f"v{version}")
+    return link(version_url(urls["mlflow"], model, version), f"v{version}")
 
 
 def _versions(model: dict[str, Any], urls: dict[str, str]) -> str:

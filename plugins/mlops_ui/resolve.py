@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from mlops import settings
 from mlops.links import DRIFT_REPORT, MLFLOW_RUN, MODEL_VERSION, VALIDATION_REPORT
@@ -53,11 +54,9 @@ def run_day(task_id: str, results: dict[str, Any]) -> date | None:
     return None
 
 
-def mlflow_ui_url() -> str:
-    """The MLflow UI: Variable ``mlops_mlflow_ui_url``, else the tracking URI when it is a
-    server ('' when the store is a file or database and no UI was named)."""
-    configured = settings.mlflow_ui_url()
-    return configured.rstrip("/") if configured else ""
+def version_url(ui: str, model: str, version: str) -> str:
+    """A model version's page in the MLflow UI."""
+    return f"{ui}/#/models/{quote(model)}/versions/{version}"
 
 
 def resolve(
@@ -66,10 +65,8 @@ def resolve(
     results = run_results(dag_id, run_id)
     result = results.get(task_id) if isinstance(results.get(task_id), dict) else {}
     model = model or model_of(result, conf)
-    if kind == VALIDATION_REPORT:
-        return _validation_report(model, task_id, results)
-    if kind == DRIFT_REPORT:
-        return _drift_report(model, task_id, results)
+    if kind in (VALIDATION_REPORT, DRIFT_REPORT):
+        return _report(kind, model, run_day(task_id, results))
     if not result:
         return Target(missing=f"{dag_id}.{task_id} in {run_id} has no result: it did not finish")
     if kind == MLFLOW_RUN:
@@ -79,33 +76,26 @@ def resolve(
     return Target(missing=f"unknown link kind {kind!r}")
 
 
-def _validation_report(model: str, task_id: str, results: dict[str, Any]) -> Target:
-    from pipelines.spec import load_specs
-    from pipelines.validate import report_folder
-
-    specs, _ = load_specs(settings.models_dir())
-    day = run_day(task_id, results)
-    if model not in specs or day is None:
-        return Target(missing=f"no validation report: model {model!r}, date {day}")
-    return Target(lake_path=f"{report_folder(specs[model].source.dataset, day)}/report.html")
-
-
-def _drift_report(model: str, task_id: str, results: dict[str, Any]) -> Target:
-    from pipelines.evidently_report import report_folder
+def _report(kind: str, model: str, day: date | None) -> Target:
+    """A (model, date)'s validation report (of its batch) or Evidently drift report."""
+    from pipelines import evidently_report, validate
     from pipelines.spec import load_specs
 
     specs, _ = load_specs(settings.models_dir())
-    day = run_day(task_id, results)
+    what = "validation" if kind == VALIDATION_REPORT else "drift"
     if model not in specs or day is None:
-        return Target(missing=f"no drift report: model {model!r}, date {day}")
-    return Target(lake_path=f"{report_folder(model, day)}/evidently.html")
+        return Target(missing=f"no {what} report: model {model!r}, date {day}")
+    if kind == VALIDATION_REPORT:
+        folder = validate.report_folder(specs[model].source.dataset, day)
+        return Target(lake_path=f"{folder}/report.html")
+    return Target(lake_path=f"{evidently_report.report_folder(model, day)}/evidently.html")
 
 
 def _mlflow_run(result: dict[str, Any]) -> Target:
     run_id = result.get("run_id")
     if not run_id:
         return Target(missing="this task logged no MLflow run")
-    ui = mlflow_ui_url()
+    ui = settings.mlflow_ui_url()
     if not ui:
         return Target(missing=f"MLflow run {run_id} (set the Variable mlops_mlflow_ui_url)")
     from mlflow import MlflowClient
@@ -118,10 +108,10 @@ def _model_version(model: str, result: dict[str, Any]) -> Target:
     version = result.get("version") or result.get("champion")
     if not model or not version:
         return Target(missing="this task names no model version")
-    ui = mlflow_ui_url()
+    ui = settings.mlflow_ui_url()
     if not ui:
         return Target(missing=f"{model} version {version} (set the Variable mlops_mlflow_ui_url)")
-    return Target(url=f"{ui}/#/models/{model}/versions/{version}")
+    return Target(url=version_url(ui, model, str(version)))
 
 
 def is_report(path: str) -> bool:
