@@ -403,6 +403,15 @@ class SchedulesSpec(_Strict):
     _crons = field_validator("training", "scoring", "monitoring", "promotion")(_check_cron)
 
 
+class RetriesSpec(_Strict):
+    """How often a failed task of the model's DAGs is retried, and after how long (doubling
+    up to ``max_delay_minutes``). Only transient errors retry; bad input fails at once."""
+
+    count: Annotated[int, Field(ge=0, le=10)] = 2
+    delay_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+    max_delay_minutes: Annotated[int, Field(ge=1, le=1440)] = 10
+
+
 class ResourcesSpec(_Strict):
     """Requests of the training pod (Kubernetes quantities); memory is also its limit."""
 
@@ -533,6 +542,7 @@ class ModelSpec(_Strict):
     retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     schedules: SchedulesSpec
+    retries: RetriesSpec = Field(default_factory=RetriesSpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
 
     @model_validator(mode="after")

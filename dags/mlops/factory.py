@@ -38,10 +38,10 @@ def default_args(spec: ModelSpec) -> dict[str, object]:
     return {
         "owner": spec.owner,
         "on_failure_callback": [FailureNotifier()],
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
+        "retries": spec.retries.count,
+        "retry_delay": timedelta(seconds=spec.retries.delay_seconds),
         "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=10),
+        "max_retry_delay": timedelta(minutes=spec.retries.max_delay_minutes),
     }
 
 

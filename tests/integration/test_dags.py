@@ -45,6 +45,22 @@ def test_every_dag_has_owner_tags_retries_and_a_doc(airflow_db):
             assert task.retries >= 1, f"{dag_id}.{task.task_id}"
 
 
+def test_retry_policy_comes_from_the_spec(airflow_db, tmp_path):
+    data = yaml.safe_load((MODELS / "flight_delay.yaml").read_text())
+    data["retries"] = {"count": 4, "delay_seconds": 5, "max_delay_minutes": 2}
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "flight_delay.yaml").write_text(yaml.safe_dump(data))
+    dags = dagbag(models).dags
+    for dag_id in ("flight_delay__training", "flight_delay__scoring", "flight_delay__promotion"):
+        for task in dags[dag_id].tasks:
+            assert task.retries == 4, f"{dag_id}.{task.task_id}"
+            assert task.retry_delay.total_seconds() == 5
+            assert task.max_retry_delay.total_seconds() == 120
+    shipped = dagbag().dags["flight_delay__training"].get_task("train")
+    assert (shipped.retries, shipped.retry_delay.total_seconds()) == (2, 30)
+
+
 def test_training_dag_shape_and_schedule(airflow_db):
     dag = dagbag().dags["flight_delay__training"]
     assert [t.task_id for t in dag.topological_sort()] == [

@@ -70,6 +70,8 @@ def mutate(data: dict, path: str, value: object) -> dict:
         ("slices[0]", "tailnum", "slices[0]: 'tailnum' is not a declared feature"),
         ("execution.mode", "kubernetes", "execution: execution.mode 'kubernetes' needs"),
         ("source.kind", "ftp", "source: Input tag 'ftp' found using 'kind' does not match"),
+        ("retries", {"count": 11}, "retries.count: Input should be less than or equal to 10"),
+        ("retries", {"delay_seconds": 0}, "retries.delay_seconds: Input should be greater"),
     ],
 )
 def test_bad_spec_names_file_and_field(tmp_path, path, value, expected):
