@@ -14,7 +14,8 @@ Settings (environment): MLOPS_STATE_DIR (default .state/stack), MLOPS_AIRFLOW_PO
 MLOPS_MLFLOW_PORT (5010), MLOPS_S3_PORT (5020), MLOPS_STACK_PG (postgresql://postgres@
 127.0.0.1:5432), MLOPS_STACK_DB (database prefix, mlops_stack), MLOPS_STACK_REDIS
 (redis://127.0.0.1:6379/5), MLOPS_STACK_S3_URL (the endpoint clients use; default the moto
-server), MLOPS_MODELS_DIR. Each process writes ``<state>/logs/<component>.log``.
+server), MLOPS_MODELS_DIR, MLOPS_STACK_ADMIN_PASSWORD (default: random, kept in the state
+folder). Each process writes ``<state>/logs/<component>.log``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class StackConfig:
     )
     s3_url: str = field(default_factory=lambda: os.environ.get("MLOPS_STACK_S3_URL", ""))
     models_dir: str = field(default_factory=lambda: os.environ.get("MLOPS_MODELS_DIR", ""))
+    admin_password: str = field(
+        default_factory=lambda: os.environ.get("MLOPS_STACK_ADMIN_PASSWORD", "")
+    )
     worker_concurrency: int = 2
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -222,7 +226,7 @@ class Stack:
         for folder in (self.logs, self.pids):
             folder.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"{name}.log").open("a") as log:
-            proc = subprocess.Popen(  # noqa: S603 - our own command lines
+            proc = subprocess.Popen(
                 cmd,
                 env=env,
                 cwd=ROOT,
@@ -267,7 +271,7 @@ class Stack:
             os.killpg(pid, sig)
 
     def run(self, *cmd: str, timeout: float = 300) -> str:
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             cmd, env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
         )
         if done.returncode:
@@ -321,7 +325,7 @@ class Stack:
         """SimpleAuthManager's users: admin with a random password unless one is set."""
         path = Path(self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
         path.parent.mkdir(parents=True, exist_ok=True)
-        wanted = os.environ.get("MLOPS_STACK_ADMIN_PASSWORD")
+        wanted = self.config.admin_password
         if wanted or not path.exists():
             path.write_text(json.dumps({"admin": wanted or secrets.token_urlsafe(12)}))
             path.chmod(0o600)
