@@ -6,3 +6,5 @@ COPY --chown=airflow:root requirements.txt constraints.txt pyproject.toml /opt/m
 COPY --chown=airflow:root pipelines /opt/mlops/pipelines
 RUN pip install --no-cache-dir -r /opt/mlops/requirements.txt -c /opt/mlops/constraints.txt \
  && pip install --no-cache-dir --no-deps /opt/mlops
+# SimpleAuthManager's generated passwords live here (a volume in docker-compose.yaml).
+RUN mkdir -p /opt/airflow/auth

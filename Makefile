@@ -5,7 +5,7 @@ PYTHON ?= python3
 REQS   := requirements.txt requirements-dev.txt requirements-torch.txt constraints.txt pyproject.toml
 STAMP  := $(VENV)/.installed-$(shell cat $(REQS) | cksum | cut -d' ' -f1)
 
-.PHONY: install demo down test test-fast lint format clean
+.PHONY: install demo down stack-up stack-down stack-clean test test-fast lint format clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ demo: install  ## start Airflow + MLflow, replay 14 days of 2013, print a summar
 
 down:  ## stop what `make demo` started
 	bash scripts/down.sh
+
+stack-up: install  ## the docker-compose topology without containers (Celery, PostgreSQL, Redis, S3)
+	$(PY) scripts/stack.py up
+
+stack-down:  ## stop what `make stack-up` started (its databases and S3 data stay until stack-clean)
+	$(PY) scripts/stack.py down
+
+stack-clean:  ## stop the stack and drop its databases, Redis DB and state folder
+	$(PY) scripts/stack.py clean
+	rm -rf .state/stack
 
 test: install  ## the whole test suite (what CI runs)
 	$(VENV)/bin/pytest
