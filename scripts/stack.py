@@ -30,9 +30,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -78,6 +81,12 @@ class StackConfig:
 
     def db_name(self, kind: str) -> str:
         return f"{self.db_prefix}_{kind}"
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
 
 
 def _path(name: str, default: Path) -> Path:
@@ -128,7 +137,7 @@ class Stack:
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
-                "AIRFLOW__CORE__FERNET_KEY": self._fernet_key(),
+                "AIRFLOW__CORE__FERNET_KEY": self._secret("fernet_key", _fernet_key),
                 # A worker that vanishes is noticed within a minute, not the default five.
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
@@ -143,22 +152,12 @@ class Stack:
         env.update(c.extra_env)
         return env
 
-    def _secret(self, name: str) -> str:
+    def _secret(self, name: str, make: Callable[[], str] = lambda: secrets.token_hex(32)) -> str:
         """A random secret kept in the state folder (never in the repository)."""
         path = self.state / "secrets" / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
-        return path.read_text()
-
-    def _fernet_key(self) -> str:
-        from cryptography.fernet import Fernet
-
-        path = self.state / "secrets" / "fernet_key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(Fernet.generate_key().decode())
+            path.write_text(make())
             path.chmod(0o600)
         return path.read_text()
 
@@ -205,17 +204,18 @@ class Stack:
 
     # ---------------------------------------------------------------- processes
     def pid(self, name: str) -> int | None:
+        """The component's live pid; a pid file whose process is gone (or whose pid now
+        belongs to another process: the start time differs) counts as stopped."""
         path = self.pids / f"{name}.pid"
         if not path.exists():
             return None
-        import psutil
-
-        pid = int(path.read_text())
+        pid, started = path.read_text().split()
         try:
-            alive = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            proc = psutil.Process(int(pid))
+            alive = proc.status() != psutil.STATUS_ZOMBIE and f"{proc.create_time()}" == started
         except psutil.NoSuchProcess:
             return None
-        return pid if alive else None
+        return proc.pid if alive else None
 
     def start(self, name: str) -> int:
         """Start one component in its own process group (idempotent)."""
@@ -235,18 +235,22 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        (self.pids / f"{name}.pid").write_text(str(proc.pid))
+        started = psutil.Process(proc.pid).create_time()
+        (self.pids / f"{name}.pid").write_text(f"{proc.pid} {started}")
         return proc.pid
 
-    def stop(self, name: str, timeout: float = 30) -> None:
-        """SIGTERM the component's process group; SIGKILL what is left after ``timeout``."""
-        pid = self.pid(name)
-        if pid is not None:
+    def stop(self, *names: str, timeout: float = 30) -> None:
+        """SIGTERM the components (all at once); SIGKILL what is left after ``timeout``."""
+        running = {name: pid for name in names if (pid := self.pid(name)) is not None}
+        for pid in running.values():
             self._signal_tree(pid, signal.SIGTERM)
-            if not _wait_gone(pid, timeout):
+        deadline = time.monotonic() + timeout
+        for pid in running.values():
+            if not _wait_gone(pid, max(0.0, deadline - time.monotonic())):
                 self._signal_tree(pid, signal.SIGKILL)
                 _wait_gone(pid, 10)
-        (self.pids / f"{name}.pid").unlink(missing_ok=True)
+        for name in names:
+            (self.pids / f"{name}.pid").unlink(missing_ok=True)
 
     def kill(self, name: str) -> None:
         """SIGKILL the component and everything it started, at once (a machine lost)."""
@@ -258,8 +262,6 @@ class Stack:
 
     @staticmethod
     def _signal_tree(pid: int, sig: signal.Signals) -> None:
-        import psutil
-
         try:
             family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
         except psutil.NoSuchProcess:
@@ -295,8 +297,9 @@ class Stack:
         self.wait_healthy(180)
 
     def down(self) -> None:
-        for name in reversed(COMPONENTS):
-            self.stop(name)
+        """Airflow first (workers finish or give back their tasks), then MLflow and S3."""
+        self.stop(*AIRFLOW)
+        self.stop("mlflow", "s3")
 
     def clean(self) -> None:
         """Stop everything and drop the stack's databases and Redis DB (its data)."""
@@ -397,8 +400,6 @@ def _admin_connection(postgres: str):
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
-    import psutil
-
     try:
         psutil.Process(pid).wait(timeout)
     except psutil.NoSuchProcess:

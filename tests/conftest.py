@@ -38,7 +38,8 @@ os.environ.update(
     }
 )
 os.environ.pop("MLOPS_MODELS_DIR", None)
-for folder in (DAGS, ROOT / "plugins"):  # as Airflow's processes import them
+# dags/ and plugins/ as Airflow's processes import them; scripts/ for the stack helpers
+for folder in (DAGS, ROOT / "plugins", ROOT / "scripts"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from stack import shell_env
 
 from tests.conftest import ROOT, free_port
 
@@ -32,15 +33,7 @@ def stack_env(state: Path) -> dict[str, str]:
         "MLOPS_AIRFLOW_PORT": str(free_port()),
         "MLOPS_MLFLOW_PORT": str(free_port()),
     }
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLOPS_"))}
-    dumped = subprocess.run(
-        ["bash", "-c", f"source {ROOT / 'scripts' / 'env.sh'} && env -0"],
-        env={**clean, **overrides},
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    env = dict(line.split("=", 1) for line in dumped.split("\0") if "=" in line)
-    return {**env, "MLOPS_EXECUTION": "local"}
+    return {**shell_env(overrides), "MLOPS_EXECUTION": "local"}
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,12 +22,10 @@ from typing import Any
 
 import pytest
 import yaml
-
-from tests.conftest import MODELS, ROOT, free_port, replay
-from tests.stack.gate import TcpGate
-
-sys.path.insert(0, str(ROOT / "scripts"))
 from stack import LAKE_BUCKET, S3_KEY, S3_SECRET, Stack, StackConfig, s3_client
+
+from tests.conftest import MODELS, free_port, replay
+from tests.stack.gate import TcpGate
 
 MODEL = "flight_delay"
 HISTORY = (date(2013, 1, 1), date(2013, 1, 2))  # written in-process before Airflow starts
@@ -181,7 +178,11 @@ def live(tmp_path_factory) -> Iterator[Live]:
         s3_url=gate.url,
         models_dir=str(models),
         admin_password=PASSWORD,
-        extra_env={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20"},
+        extra_env={
+            # Faults are noticed and retried within seconds, so each test stays short.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        },
     )
     stack = Stack(config)
     try:

@@ -39,6 +39,20 @@ def scored_rows(live: Live, day: str) -> tuple[int, int]:
     return len(scored), len(features)
 
 
+def night_running(live: Live, night: str, task_id: str) -> str:
+    """Trigger a training night; return its run id once ``task_id`` runs."""
+    run_id = live.api.trigger(TRAINING, {"partition_date": night})
+    live.api.wait_task(TRAINING, run_id, task_id, ("running",), timeout=240)
+    return run_id
+
+
+def crash_and_restart(live: Live, component: str, down_for: float) -> None:
+    """SIGKILL a component with everything it started, then start it again."""
+    live.stack.kill(component)
+    time.sleep(down_for)
+    live.stack.start(component)
+
+
 def test_nightly_loop_through_the_rest_api(live: Live, trained: str):
     """Train (conftest), score, promote: aliases in the registry, predictions in S3."""
     assert live.champion() == trained
@@ -62,11 +76,8 @@ def test_nightly_loop_through_the_rest_api(live: Live, trained: str):
 @faults
 def test_scheduler_killed_mid_run_and_restarted(live: Live, trained: str):
     night = "2013-01-04"
-    run_id = live.api.trigger(TRAINING, {"partition_date": night})
-    live.api.wait_task(TRAINING, run_id, "validate", ("running",), timeout=180)
-    live.stack.kill("scheduler")
-    time.sleep(3)
-    live.stack.start("scheduler")
+    run_id = night_running(live, night, "validate")
+    crash_and_restart(live, "scheduler", down_for=3)
     states = live.api.wait(TRAINING, run_id, timeout=300)
     assert set(states.values()) == {"success"}
     assert len(live.versions(night)) == 1  # one version for the night, not one per scheduler
@@ -77,11 +88,8 @@ def test_scheduler_killed_mid_run_and_restarted(live: Live, trained: str):
 @faults
 def test_mlflow_down_during_registration_then_back(live: Live, trained: str):
     night = "2013-01-05"
-    run_id = live.api.trigger(TRAINING, {"partition_date": night})
-    live.api.wait_task(TRAINING, run_id, "train", ("running",), timeout=240)
-    live.stack.kill("mlflow")  # tracking, model upload and registration all need it
-    time.sleep(8)
-    live.stack.start("mlflow")
+    run_id = night_running(live, night, "train")
+    crash_and_restart(live, "mlflow", down_for=3)  # tracking, upload, registration need it
     live.api.wait(TRAINING, run_id, timeout=300)
     train = live.api.tasks(TRAINING, run_id)["train"]
     logs = "".join(
