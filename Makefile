@@ -26,7 +26,7 @@ down:  ## stop what `make demo` started
 stack-up: install  ## the docker-compose topology without containers (Celery, PostgreSQL, Redis, S3)
 	$(PY) scripts/stack.py up
 
-stack-down:  ## stop what `make stack-up` started (its databases and S3 data stay until stack-clean)
+stack-down:  ## stop what `make stack-up` started (its databases stay; its S3 is in memory and goes)
 	$(PY) scripts/stack.py down
 
 stack-clean:  ## stop the stack and drop its databases, Redis DB and state folder

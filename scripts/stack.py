@@ -46,28 +46,29 @@ AIRFLOW = ("apiserver", "scheduler", "dag-processor", "triggerer", *WORKERS)
 COMPONENTS = ("s3", "mlflow", *AIRFLOW)
 
 
+def _env(name: str, default: str) -> Callable[[], str]:
+    """A dataclass default read from the environment when the config is made."""
+    return lambda: os.environ.get(name) or default
+
+
 @dataclass
 class StackConfig:
     """Where the stack lives and what it talks to; from the environment by default."""
 
-    state: Path = field(default_factory=lambda: _path("MLOPS_STATE_DIR", ROOT / ".state/stack"))
-    airflow_port: int = field(default_factory=lambda: _int("MLOPS_AIRFLOW_PORT", 8090))
-    mlflow_port: int = field(default_factory=lambda: _int("MLOPS_MLFLOW_PORT", 5010))
-    s3_port: int = field(default_factory=lambda: _int("MLOPS_S3_PORT", 5020))
+    state: Path = field(
+        default_factory=lambda: Path(_env("MLOPS_STATE_DIR", str(ROOT / ".state" / "stack"))())
+    )
+    airflow_port: int = field(default_factory=lambda: int(_env("MLOPS_AIRFLOW_PORT", "8090")()))
+    mlflow_port: int = field(default_factory=lambda: int(_env("MLOPS_MLFLOW_PORT", "5010")()))
+    s3_port: int = field(default_factory=lambda: int(_env("MLOPS_S3_PORT", "5020")()))
     postgres: str = field(
-        default_factory=lambda: os.environ.get(
-            "MLOPS_STACK_PG", "postgresql://postgres@127.0.0.1:5432"
-        )
+        default_factory=_env("MLOPS_STACK_PG", "postgresql://postgres@127.0.0.1:5432")
     )
-    db_prefix: str = field(default_factory=lambda: os.environ.get("MLOPS_STACK_DB", "mlops_stack"))
-    redis: str = field(
-        default_factory=lambda: os.environ.get("MLOPS_STACK_REDIS", "redis://127.0.0.1:6379/5")
-    )
-    s3_url: str = field(default_factory=lambda: os.environ.get("MLOPS_STACK_S3_URL", ""))
-    models_dir: str = field(default_factory=lambda: os.environ.get("MLOPS_MODELS_DIR", ""))
-    admin_password: str = field(
-        default_factory=lambda: os.environ.get("MLOPS_STACK_ADMIN_PASSWORD", "")
-    )
+    db_prefix: str = field(default_factory=_env("MLOPS_STACK_DB", "mlops_stack"))
+    redis: str = field(default_factory=_env("MLOPS_STACK_REDIS", "redis://127.0.0.1:6379/5"))
+    s3_url: str = field(default_factory=_env("MLOPS_STACK_S3_URL", ""))
+    models_dir: str = field(default_factory=_env("MLOPS_MODELS_DIR", ""))
+    admin_password: str = field(default_factory=_env("MLOPS_STACK_ADMIN_PASSWORD", ""))
     worker_concurrency: int = 2
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -87,14 +88,6 @@ def _fernet_key() -> str:
     from cryptography.fernet import Fernet
 
     return Fernet.generate_key().decode()
-
-
-def _path(name: str, default: Path) -> Path:
-    return Path(os.environ.get(name) or default)
-
-
-def _int(name: str, default: int) -> int:
-    return int(os.environ.get(name) or default)
 
 
 class Stack:
@@ -365,11 +358,12 @@ class Stack:
 
 
 def shell_env(overrides: dict[str, str]) -> dict[str, str]:
-    """scripts/env.sh's environment with these settings (its own AIRFLOW*/MLOPS_* only)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLOPS_"))}
-    for key in ("MLOPS_MODELS_DIR",):
-        if key in os.environ:
-            clean[key] = os.environ[key]
+    """scripts/env.sh's environment with these settings: the caller's AIRFLOW*/MLOPS_* are
+    left out (but the models folder), so nothing of another Airflow home leaks in."""
+    keep = {"MLOPS_MODELS_DIR"}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLOPS_")) or k in keep
+    }
     dumped = subprocess.run(
         ["bash", "-c", f"source {ROOT / 'scripts' / 'env.sh'} && env -0"],  # noqa: S607
         env={**clean, **overrides},

@@ -38,14 +38,13 @@ class AirflowApi:
     """Airflow's REST API v2 with a bearer token from /auth/token (SimpleAuthManager)."""
 
     def __init__(self, base: str, user: str, password: str) -> None:
-        self.base = base
-        self.token = self.call("POST", "/auth/token", {"username": user, "password": password})[
-            "access_token"
-        ]
+        self.base, self.token = base, ""
+        login = {"username": user, "password": password}
+        self.token = self.call("POST", "/auth/token", login)["access_token"]
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         headers = {"Content-Type": "application/json"}
-        if getattr(self, "token", None):
+        if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base + path, data, headers, method=method)  # noqa: S310

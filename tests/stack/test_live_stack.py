@@ -12,7 +12,7 @@ import psutil
 import pytest
 from stack import WORKERS
 
-from tests.stack.conftest import FIRST_NIGHT, MODEL, Live
+from tests.stack.conftest import FIRST_NIGHT, MODEL, AirflowApi, Live
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.stack]
 faults = pytest.mark.faults
@@ -51,6 +51,20 @@ def crash_and_restart(live: Live, component: str, down_for: float) -> None:
     live.stack.kill(component)
     time.sleep(down_for)
     live.stack.start(component)
+
+
+def test_the_api_refuses_requests_without_a_valid_token(live: Live):
+    runs = len(live.api.runs(TRAINING))
+    for token in ("", "not-a-jwt"):  # no token: 401; a forged one: 403
+        anonymous = AirflowApi.__new__(AirflowApi)
+        anonymous.base, anonymous.token = live.api.base, token
+        for method, path, body in (
+            ("GET", "/api/v2/dags", None),
+            ("POST", f"/api/v2/dags/{TRAINING}/dagRuns", {"logical_date": None}),
+        ):
+            with pytest.raises(AssertionError, match=r": 40[13] "):
+                anonymous.call(method, path, body)
+    assert len(live.api.runs(TRAINING)) == runs  # nothing was triggered
 
 
 def test_nightly_loop_through_the_rest_api(live: Live, trained: str):
