@@ -5,7 +5,7 @@ PYTHON ?= python3
 REQS   := requirements.txt requirements-dev.txt requirements-torch.txt constraints.txt pyproject.toml
 STAMP  := $(VENV)/.installed-$(shell cat $(REQS) | cksum | cut -d' ' -f1)
 
-.PHONY: install demo down stack-up stack-down stack-clean test test-fast lint format clean
+.PHONY: install bench demo down stack-up stack-down stack-clean test test-fast lint format clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ stack-down:  ## stop what `make stack-up` started (its databases stay; its S3 is
 stack-clean:  ## stop the stack and drop its databases, Redis DB and state folder
 	$(PY) scripts/stack.py clean
 	rm -rf .state/stack
+
+bench: install  ## the nightly loop at 1M and 10M rows: DAGs vs the raw floor (benchmarks/README.md)
+	$(PY) -m benchmarks --rows 1000000 10000000
 
 test: install  ## the whole test suite (what CI runs)
 	$(VENV)/bin/pytest

@@ -29,40 +29,44 @@ ROUNDS = 50
 FIRST = date(2013, 1, 1)
 
 
-def bench_spec(rows_per_day: int) -> Any:
+def bench_spec(rows_per_day: int, window_days: int = DAYS + 1) -> Any:
     from pipelines.spec import parse_spec
 
-    features = [{"name": f"num_{i}", "type": "numeric"} for i in range(28)]
-    features += [{"name": f"cat_{i}", "type": "categorical"} for i in range(2)]
-    return parse_spec(
-        {
-            "name": "bench_model",
-            "owner": "bench",
-            "source": {
-                "kind": "synthetic",
-                "dataset": "bench_events",
-                "options": {
-                    "rows_per_day": rows_per_day,
-                    "numeric_features": 28,
-                    "categorical_features": 2,
-                },
+    return parse_spec(spec_data(rows_per_day, window_days), "benchmark spec")
+
+
+def spec_data(
+    rows_per_day: int, window_days: int = DAYS + 1, numeric: int = 28, categorical: int = 2
+) -> dict[str, Any]:
+    """The benchmark model: 30 features (28 numeric, 2 categorical) unless told, regression."""
+    features = [{"name": f"num_{i}", "type": "numeric"} for i in range(numeric)]
+    features += [{"name": f"cat_{i}", "type": "categorical"} for i in range(categorical)]
+    return {
+        "name": "bench_model",
+        "owner": "bench",
+        "source": {
+            "kind": "synthetic",
+            "dataset": "bench_events",
+            "options": {
+                "rows_per_day": rows_per_day,
+                "numeric_features": numeric,
+                "categorical_features": categorical,
             },
-            "entity_key": "entity_id",
-            "timestamp": "event_time",
-            "label": {"name": "target", "task": "regression"},
-            "features": features,
-            "training": {
-                "params": {"num_threads": 2},
-                "window_days": DAYS + 1,
-                "num_boost_round": ROUNDS,
-                "early_stopping_rounds": ROUNDS,
-                "min_rows": 1,
-            },
-            "gates": {"metric": "rmse", "bootstrap_samples": 100},
-            "schedules": {"start_date": FIRST.isoformat()},
         },
-        "benchmark spec",
-    )
+        "entity_key": "entity_id",
+        "timestamp": "event_time",
+        "label": {"name": "target", "task": "regression"},
+        "features": features,
+        "training": {
+            "params": {"num_threads": 2},
+            "window_days": window_days,
+            "num_boost_round": ROUNDS,
+            "early_stopping_rounds": ROUNDS,
+            "min_rows": 1,
+        },
+        "gates": {"metric": "rmse", "bootstrap_samples": 100},
+        "schedules": {"start_date": FIRST.isoformat()},
+    }
 
 
 def prepare(lake_root: str, rows: int, tracking: str) -> None:

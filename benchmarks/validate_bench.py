@@ -33,35 +33,14 @@ NUMERIC, CATEGORICAL = 20, 3
 
 
 def bench_spec(rows: int) -> Any:
+    from benchmarks.train_bench import spec_data
     from pipelines.spec import parse_spec
 
-    features = [{"name": f"num_{i}", "type": "numeric"} for i in range(NUMERIC)]
-    features += [{"name": f"cat_{i}", "type": "categorical"} for i in range(CATEGORICAL)]
     columns: dict[str, Any] = {f"num_{i}": {"min": -8, "max": 8} for i in range(10)}
     columns |= {f"cat_{i}": {"domain": [f"c{k}" for k in range(6)]} for i in range(CATEGORICAL)}
-    return parse_spec(
-        {
-            "name": "bench_model",
-            "owner": "bench",
-            "source": {
-                "kind": "synthetic",
-                "dataset": "bench_events",
-                "options": {
-                    "rows_per_day": rows,
-                    "numeric_features": NUMERIC,
-                    "categorical_features": CATEGORICAL,
-                },
-            },
-            "entity_key": "entity_id",
-            "timestamp": "event_time",
-            "label": {"name": "target", "task": "regression"},
-            "features": features,
-            "validation": {"max_rows": 100_000_000, "columns": columns},
-            "gates": {"metric": "rmse"},
-            "schedules": {"start_date": "2013-01-01"},
-        },
-        "benchmark spec",
-    )
+    data = spec_data(rows, numeric=NUMERIC, categorical=CATEGORICAL)
+    data["validation"] = {"max_rows": 100_000_000, "columns": columns}
+    return parse_spec(data, "benchmark spec")
 
 
 def prepare(lake_root: str, rows: int) -> None:

@@ -61,10 +61,10 @@ def labelled_window(lake: Lake, spec: ModelSpec, day: date) -> LabelledWindow:
             continue
         # Hashed by a second, streamed read: hashing the bytes already read held each whole
         # file in memory (+15% peak RSS in benchmarks/train_bench.py).
-        features = lake.read_table(feature_path).to_pandas()
-        labels = lake.read_table(label_path, label_columns).to_pandas()
-        labels = labels[labels[spec.label.name].notna()]  # not labelled yet
-        joined = features.merge(labels, on=spec.entity_key, how="inner", validate="1:1")
+        features = lake.read_frame(feature_path)
+        labels = lake.read_frame(label_path, label_columns)
+        joined = with_labels(features, labels, spec)
+        del features
         if joined.empty:
             continue
         frames.append(joined)
@@ -81,6 +81,30 @@ def labelled_window(lake: Lake, spec: ModelSpec, day: date) -> LabelledWindow:
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     row_days = np.repeat([d.toordinal() for d in days], [len(f) for f in frames])
     return LabelledWindow(frame=frame, days=days, inputs=inputs, row_days=row_days)
+
+
+def with_labels(features: pd.DataFrame, labels: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """The labelled rows of ``features`` with their label column, in the features' order.
+
+    The label column is looked up by key and added in place, so the features are not copied
+    (a merge copied all of them: the whole frame twice in memory at 10M rows); rows are
+    filtered only when some have no label yet. Keys must be unique on both sides.
+    """
+    key, name = spec.entity_key, spec.label.name
+    labels = labels[labels[name].notna()]  # not labelled yet
+    for side, frame in (("features", features), ("labels", labels)):
+        if not frame[key].is_unique:
+            raise TrainingError(
+                f"model {spec.name!r}: duplicate {key!r} values in the {side}; each entity "
+                "needs exactly one row to join a label to"
+            )
+    position = pd.Index(labels[key]).get_indexer(features[key])
+    found = position >= 0
+    if not found.any():
+        return features.iloc[:0]
+    values = labels[name].array.take(np.where(found, position, 0))  # keeps the label's type
+    joined = features.assign(**{name: values})
+    return joined if found.all() else joined.loc[found].reset_index(drop=True)
 
 
 def _dates(first: date, last: date) -> list[date]:
@@ -143,7 +167,16 @@ def time_split(window: LabelledWindow, spec: ModelSpec) -> Split:
         times = pd.to_datetime(frame[spec.timestamp], utc=True)
         cut_valid, cut_holdout = times.quantile(0.6), times.quantile(0.8)
         part = np.where(times >= cut_holdout, 2, np.where(times >= cut_valid, 1, 0))
-    return Split(frame.loc[part == 0], frame.loc[part == 1], frame.loc[part == 2])
+    return Split(*_parts(frame, part))
+
+
+def _parts(frame: pd.DataFrame, part: np.ndarray) -> list[pd.DataFrame]:
+    """Rows of each part 0, 1, 2. Rows in time order (the usual case) give contiguous parts,
+    taken as slices that share the frame's memory; otherwise each part is a copy."""
+    if len(part) < 2 or bool((np.diff(part) >= 0).all()):
+        bounds = np.searchsorted(part, [0, 1, 2, 3])
+        return [frame.iloc[bounds[i] : bounds[i + 1]] for i in range(3)]
+    return [frame.loc[part == i] for i in range(3)]
 
 
 def check_trainable(split: Split, spec: ModelSpec) -> None:

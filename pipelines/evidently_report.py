@@ -58,8 +58,14 @@ def day_sample(lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame:
     sample = pa.table(taken).to_pandas()
     if lake.exists(PREDICTIONS, spec.name, day):
         scored_path = lake.partition_path(PREDICTIONS, spec.name, day)
-        scored = lake.read_table(scored_path, [spec.entity_key, PREDICTION]).to_pandas()
-        sample = sample.merge(scored, on=spec.entity_key, how="left")
+        scored = lake.read_table(scored_path, [spec.entity_key, PREDICTION])
+        if scored.num_rows == rows:  # scoring keeps the features' row order: take the same rows
+            scored = scored.take(pa.array(chosen))
+        scored = scored.to_pandas()
+        if scored[spec.entity_key].equals(sample[spec.entity_key]):
+            sample[PREDICTION] = scored[PREDICTION].to_numpy()
+        else:
+            sample = sample.merge(scored, on=spec.entity_key, how="left")
     return sample.drop(columns=spec.entity_key).reset_index(drop=True)
 
 

@@ -39,7 +39,7 @@ def select_features(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
             f"model {spec.name!r}: source {spec.source.kind!r} has no column(s) {missing}; "
             f"available: {sorted(frame.columns)}"
         )
-    out = frame[wanted].copy()
+    out = frame[wanted]  # copy-on-write: only the columns converted below are new
     for feature in spec.features:
         column = out[feature.name]
         if feature.type == "categorical":
@@ -48,6 +48,8 @@ def select_features(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
             out[feature.name] = column.astype("boolean")
         else:
             out[feature.name] = pd.to_numeric(column, errors="raise").astype("float64")
+    if out[spec.entity_key].is_monotonic_increasing:  # delivered in key order: no sorted copy
+        return out.reset_index(drop=True)
     return out.sort_values(spec.entity_key, kind="stable").reset_index(drop=True)
 
 

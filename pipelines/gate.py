@@ -227,3 +227,19 @@ def evaluate_gate(
         ci_high=high,
         slices=sliced,
     )
+
+
+def validation_metrics(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """The metrics every model reports; the spec's gate metric is one of them."""
+    from sklearn import metrics
+
+    if task == "binary":
+        clipped = np.clip(y_pred, 1e-7, 1 - 1e-7)
+        return {
+            "roc_auc": float(metrics.roc_auc_score(y_true, y_pred)),
+            "log_loss": float(metrics.log_loss(y_true, clipped, labels=[0, 1])),
+        }
+    return {
+        "rmse": float(np.sqrt(metrics.mean_squared_error(y_true, y_pred))),
+        "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
+    }

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -119,17 +119,40 @@ def monitor_day(lake: Lake, spec: ModelSpec, day: date, tracking_uri: str) -> Mo
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
-    paths = _feature_paths(lake, spec, day)
-    predictions = _read_predictions(lake, spec, day)
+    paths = feature_paths(lake, spec, day)
+    predictions = read_predictions(lake, spec, day)
     champion = _reference_version(client, spec, predictions)
-    references = _References(client, spec.name)
-    reference = references.get(champion)
+    result = judge_day(
+        lake, spec, day, paths, predictions, champion, _References(client, spec.name)
+    )
+    result.uri = lake.write_json(result.to_dict(), result_path(spec.name, day))
+    log.info("%s %s monitoring: %s", spec.name, day, result.summary())
+    return result
+
+
+class References(Protocol):
+    """Where reference profiles come from: the registry (``_References``), or files."""
+
+    def get(self, version: str) -> dict[str, Any] | None: ...
+
+
+def judge_day(
+    lake: Lake,
+    spec: ModelSpec,
+    day: date,
+    paths: list[str],
+    predictions: pd.DataFrame | None,
+    version: str,
+    references: References,
+) -> MonitorResult:
+    """Every verdict on ``day`` against ``version``'s reference profile; saves nothing."""
+    reference = references.get(version)
     if reference is None:
         raise NoChampionError(
-            f"{spec.name}: version {champion} has no reference profile (trained before "
+            f"{spec.name}: version {version} has no reference profile (trained before "
             "monitoring existed); the next trained version will have one"
         )
-    result = MonitorResult(model=spec.name, day=day, version=champion, rows=0)
+    result = MonitorResult(model=spec.name, day=day, version=version, rows=0)
     result.columns = list(column_drift(lake, spec, paths, reference))
     result.rows = sum(lake.row_count(path) for path in paths)
     drifted = sum(c.drifted for c in result.columns)
@@ -139,8 +162,6 @@ def monitor_day(lake: Lake, spec: ModelSpec, day: date, tracking_uri: str) -> Mo
         result.prediction = list(_prediction_drift(spec, predictions, references))
     _performance(lake, spec, day, references, result)
     result.triggers = _triggers(spec, result)
-    result.uri = lake.write_json(result.to_dict(), result_path(spec.name, day))
-    log.info("%s %s monitoring: %s", spec.name, day, result.summary())
     return result
 
 
@@ -157,7 +178,7 @@ class _References:
         return self.loaded[version]
 
 
-def _feature_paths(lake: Lake, spec: ModelSpec, day: date) -> list[str]:
+def feature_paths(lake: Lake, spec: ModelSpec, day: date) -> list[str]:
     days = [day - timedelta(days=i) for i in range(spec.drift.window_days)]
     paths = [lake.partition_path("features", spec.name, d) for d in reversed(days)]
     found = [p for p in paths if lake.fs.exists(p)]
@@ -168,12 +189,12 @@ def _feature_paths(lake: Lake, spec: ModelSpec, day: date) -> list[str]:
     return found
 
 
-def _read_predictions(lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame | None:
+def read_predictions(lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame | None:
     path = lake.partition_path(PREDICTIONS, spec.name, day)
     if not lake.fs.exists(path):
         return None
     columns = [spec.entity_key, PREDICTION, "model_version", "model_alias"]
-    return lake.read_table(path, columns).to_pandas()
+    return lake.read_frame(path, columns)
 
 
 def _reference_version(client: Any, spec: ModelSpec, predictions: pd.DataFrame | None) -> str:
@@ -249,7 +270,7 @@ def judged(
 
 
 def _prediction_drift(
-    spec: ModelSpec, predictions: pd.DataFrame, references: _References
+    spec: ModelSpec, predictions: pd.DataFrame, references: References
 ) -> Iterator[ColumnDrift]:
     for version, rows in predictions.groupby("model_version", observed=True):
         reference = references.get(str(version))
@@ -266,10 +287,10 @@ def _prediction_drift(
 
 
 def _performance(
-    lake: Lake, spec: ModelSpec, day: date, references: _References, result: MonitorResult
+    lake: Lake, spec: ModelSpec, day: date, references: References, result: MonitorResult
 ) -> None:
     """Live metric per version and target drift, once the labels of ``L`` are in."""
-    from pipelines.train import validation_metrics
+    from pipelines.gate import validation_metrics
 
     labelled = day - timedelta(days=spec.label.arrival_delay_days)
     result.labels_day = labelled
@@ -277,11 +298,11 @@ def _performance(
     if not lake.fs.exists(labels_path):
         result.labels = "pending"
         return
-    scored = _read_predictions(lake, spec, labelled)
+    scored = read_predictions(lake, spec, labelled)
     if scored is None:
         result.labels = f"no predictions for {labelled}"
         return
-    labels = lake.read_table(labels_path, [spec.entity_key, spec.label.name]).to_pandas()
+    labels = lake.read_frame(labels_path, [spec.entity_key, spec.label.name])
     labels = labels[labels[spec.label.name].notna()]
     joined = scored.merge(labels, on=spec.entity_key, how="inner")
     result.labels = "in"

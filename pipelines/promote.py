@@ -60,9 +60,9 @@ def live_comparison(
         day += timedelta(days=1)
         if not (lake.fs.exists(scored) and lake.fs.exists(labelled)):
             continue
-        predictions = lake.read_table(scored).to_pandas()
+        predictions = lake.read_frame(scored)
         predictions = predictions[predictions["rollout_salt"] == current.salt]
-        labels = lake.read_table(labelled, [spec.entity_key, spec.label.name]).to_pandas()
+        labels = lake.read_frame(labelled, [spec.entity_key, spec.label.name])
         joined = predictions.merge(labels.dropna(), on=spec.entity_key, how="inner")
         for version, rows in joined.groupby("model_version"):
             if version in losses:

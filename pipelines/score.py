@@ -22,7 +22,6 @@ import pandas as pd
 
 from pipelines.dataset import model_matrix
 from pipelines.errors import NoChampionError, PartitionMissingError
-from pipelines.model import TabularModel, as_model_input
 from pipelines.promotion import State
 from pipelines.registry import CHALLENGER, CHAMPION
 from pipelines.spec import ModelSpec
@@ -68,12 +67,38 @@ def load_model(tracking_uri: str, model: str, version: str) -> Any:
     return mlflow.pyfunc.load_model(f"models:/{model}/{version}")
 
 
-def _predict(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+def predict_logged(model: Any, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     """Predictions of a logged model; ours skip the pyfunc's input conversion (same matrix)."""
+    from pipelines.model import TabularModel, as_model_input  # imports MLflow
+
     inner = model.unwrap_python_model() if hasattr(model, "unwrap_python_model") else None
     if isinstance(inner, TabularModel):
         return np.asarray(inner.fitted.predict(model_matrix(frame, inner.spec, inner.levels)))
     return np.asarray(model.predict(as_model_input(frame, spec)), dtype="float64")
+
+
+def predictions_frame(
+    frame: pd.DataFrame,
+    spec: ModelSpec,
+    predictions: np.ndarray,
+    to_challenger: np.ndarray,
+    champion: tuple[str, str],
+    challenger: str | None,
+    salt: str,
+) -> pd.DataFrame:
+    """The predictions partition's rows: key, time, prediction, and the version and alias
+    (``champion`` is (version, alias)) that served each row."""
+    served_by = to_challenger.astype("int8")
+    return pd.DataFrame(
+        {
+            spec.entity_key: frame[spec.entity_key],
+            spec.timestamp: frame[spec.timestamp],
+            "prediction": predictions,
+            "model_version": pd.Categorical.from_codes(served_by, [champion[0], challenger or "-"]),
+            "model_alias": pd.Categorical.from_codes(served_by, [champion[1], CHALLENGER]),
+            "rollout_salt": pd.Categorical.from_codes(np.zeros(len(frame), dtype="int8"), [salt]),
+        }
+    )
 
 
 def score_day(
@@ -88,7 +113,7 @@ def score_day(
     path = lake.partition_path("features", spec.name, day)
     if not lake.fs.exists(path):
         raise PartitionMissingError(f"{spec.name}: no features for {day} at {lake.uri(path)}")
-    frame = lake.read_table(path).to_pandas()
+    frame = lake.read_frame(path)
     champion = version or state.champion
     if champion is None:
         raise NoChampionError(f"{spec.name}: no champion yet to score {day} with")
@@ -100,7 +125,7 @@ def score_day(
     if rollout is not None and rollout.share > 0:
         mask = challenger_mask(frame[spec.entity_key], rollout.salt, rollout.share)
         try:
-            served = _predict(
+            served = predict_logged(
                 load_model(tracking_uri, spec.name, rollout.version), features[mask], spec
             )
             if np.isnan(served).any():
@@ -111,24 +136,18 @@ def score_day(
             log.warning("%s %s: %s; the champion scores every row", spec.name, day, fallback)
             mask[:] = False
     champion_rows = features if not mask.any() else features[~mask]
-    predictions[~mask] = _predict(
+    predictions[~mask] = predict_logged(
         load_model(tracking_uri, spec.name, champion), champion_rows, spec
     )
     challenger = rollout.version if rollout is not None else None
-    served_by = mask.astype("int8")
-    out = pd.DataFrame(
-        {
-            spec.entity_key: frame[spec.entity_key],
-            spec.timestamp: frame[spec.timestamp],
-            "prediction": predictions,
-            "model_version": pd.Categorical.from_codes(served_by, [champion, challenger or "-"]),
-            "model_alias": pd.Categorical.from_codes(
-                served_by, [CHAMPION if not version else "override", CHALLENGER]
-            ),
-            "rollout_salt": pd.Categorical.from_codes(
-                np.zeros(len(frame), dtype="int8"), [rollout.salt if rollout else ""]
-            ),
-        }
+    out = predictions_frame(
+        frame,
+        spec,
+        predictions,
+        mask,
+        (champion, CHAMPION if not version else "override"),
+        challenger,
+        rollout.salt if rollout else "",
     )
     written = lake.write_partition(out, PREDICTIONS, spec.name, day)
     counts = out["model_version"].value_counts().to_dict()

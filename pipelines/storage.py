@@ -101,6 +101,27 @@ def _parquet_errors(uri: str) -> Iterator[None]:
         ) from exc
 
 
+# Pre-buffering coalesces every column chunk's bytes before decoding: the file's bytes and
+# the decoded table both in memory (a 2.3 GB table read with a 5.0 GB peak, 3.3 GB without).
+PRE_BUFFER = False
+
+
+def release_arrow_memory() -> None:
+    """Hand the memory Arrow freed back to the OS. Its allocator (mimalloc) keeps freed
+    pages for reuse, so after a 2.5 GB table is converted or written its pages stayed in
+    the process's RSS while pandas and numpy (which do not use that pool) allocated more:
+    +2.5 GB per large read at the task's peak. Costs milliseconds."""
+    pa.default_memory_pool().release_unused()
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """``table`` as a DataFrame, consuming it: Arrow buffers released column by column as
+    they convert, no consolidation copy, Arrow's pool handed back (one copy at the peak)."""
+    frame = table.to_pandas(self_destruct=True, split_blocks=True)
+    release_arrow_memory()
+    return frame
+
+
 class Lake:
     """Date-partitioned Parquet datasets under one root URI."""
 
@@ -155,14 +176,18 @@ class Lake:
         self, zone: str, dataset: str, day: date, columns: list[str] | None = None
     ) -> pd.DataFrame:
         """Read one partition; a missing one raises ``PartitionMissingError``."""
-        return self.read_table(self.partition_path(zone, dataset, day), columns).to_pandas()
+        return self.read_frame(self.partition_path(zone, dataset, day), columns)
+
+    def read_frame(self, path: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """A file as a DataFrame, with about one copy of the data in memory at the peak."""
+        return to_frame(self.read_table(path, columns))
 
     def read_table(self, path: str, columns: list[str] | None = None) -> pa.Table:
         uri = self.uri(path)
         with _storage_errors(uri):
             self._require(path)
             with _parquet_errors(uri), self.fs.open(path, "rb") as handle:
-                return pq.read_table(handle, columns=columns)
+                return pq.read_table(handle, columns=columns, pre_buffer=PRE_BUFFER)
 
     def describe(self, path: str) -> PartitionInfo:
         """Rows, size and hash of a published file, checking its Parquet footer only."""
@@ -208,7 +233,11 @@ class Lake:
         """Write (or overwrite) one Parquet file at an internal path, atomically."""
         if isinstance(frame, pd.DataFrame):
             frame = pa.Table.from_pandas(frame, preserve_index=False)
-        return self._publish(path, frame)
+        try:
+            return self._publish(path, frame)
+        finally:
+            del frame
+            release_arrow_memory()
 
     def write_json(self, payload: Any, path_in_lake: str) -> str:
         """Write a small JSON document (reports, manifests) atomically; returns its URI."""

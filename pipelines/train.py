@@ -29,7 +29,7 @@ from pipelines.dataset import (
     time_split,
 )
 from pipelines.errors import NotRequestedError
-from pipelines.gate import evaluate_gate
+from pipelines.gate import evaluate_gate, validation_metrics
 from pipelines.model import CODE_PATH, as_model_input, model_requirements, write_artifacts
 from pipelines.plots import log_plots
 from pipelines.profile import LEARNED_SUITE_ARTIFACT, LEARNED_SUITE_TAG, learned_suite
@@ -89,22 +89,6 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "day": self.day.isoformat()}
-
-
-def validation_metrics(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """The metrics every model reports; the spec's gate metric is one of them."""
-    from sklearn import metrics
-
-    if task == "binary":
-        clipped = np.clip(y_pred, 1e-7, 1 - 1e-7)
-        return {
-            "roc_auc": float(metrics.roc_auc_score(y_true, y_pred)),
-            "log_loss": float(metrics.log_loss(y_true, clipped, labels=[0, 1])),
-        }
-    return {
-        "rmse": float(np.sqrt(metrics.mean_squared_error(y_true, y_pred))),
-        "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
-    }
 
 
 OVERRIDES_TAG = f"{TAG_PREFIX}airflow.overrides"
@@ -286,8 +270,10 @@ def _champion_predictions(client: Any, spec: ModelSpec, rows: pd.DataFrame) -> n
 
     if alias_version(client, spec.name, CHAMPION) is None:
         return None
+    from pipelines.score import predict_logged
+
     champion = mlflow.pyfunc.load_model(f"models:/{spec.name}@{CHAMPION}")
-    return np.asarray(champion.predict(as_model_input(rows, spec)))
+    return predict_logged(champion, rows, spec)
 
 
 def inputs_fingerprint(inputs: list[InputPartition]) -> str:

@@ -33,7 +33,7 @@ from pipelines.checks import (
 from pipelines.errors import PartitionMissingError, PipelineError, SpecError
 from pipelines.sources import get_source, label_schema, labels_dataset
 from pipelines.spec import ModelSpec
-from pipelines.storage import PART_FILE, Lake
+from pipelines.storage import PART_FILE, PRE_BUFFER, Lake, to_frame
 
 if TYPE_CHECKING:
     import numpy as np
@@ -188,7 +188,7 @@ def read_batch(fs: Any, path: str) -> pa.Table | CheckResult:
             return problem
         handle.seek(0)
         try:
-            return pq.read_table(handle)
+            return pq.read_table(handle, pre_buffer=PRE_BUFFER)
         except (pa.ArrowInvalid, OSError) as exc:
             return _reader_failure("corrupt_parquet", f"unreadable Parquet: {exc}")
 
@@ -216,8 +216,7 @@ def evaluate(
     results = [_type_result(spec, column, observed) for column, observed in wrong_types.items()]
     results += [_type_result(spec, c, None) for c in expected if c in usable]
     rows = table.num_rows
-    # One conversion, releasing Arrow buffers as it goes: no second full copy.
-    frame = table.to_pandas(self_destruct=True, split_blocks=True)
+    frame = to_frame(table)  # one conversion, no second full copy
     del table
     if role == "batch":
         checks = batch_checks(spec, expected, usable, day, now, learned)
@@ -396,6 +395,7 @@ def leakage_results(
 ) -> list[CheckResult]:
     """A feature that equals the label on (almost) every row leaks it: block the labels."""
     import numpy as np
+    import pandas as pd
 
     key, label = spec.entity_key, spec.label.name
     candidates = [
@@ -403,13 +403,18 @@ def leakage_results(
         for f in spec.features
         if f.type in ("numeric", "boolean") and f.name in batch.columns
     ]
-    joined = labels[[key, label]].merge(batch[[key, *candidates]], on=key, how="inner")
+    # Rows matched by key positions, one feature column at a time (a merge copied them all).
+    batch = batch if batch[key].is_unique else batch.drop_duplicates(key)
+    position = pd.Index(batch[key]).get_indexer(labels[key])
+    found = position >= 0
+    truth = labels[label].to_numpy(dtype=float, na_value=np.nan)[found]
     results = []
     for column in candidates:
-        pair = joined[[column, label]].dropna()
-        if pair.empty:
+        values = batch[column].to_numpy(dtype=float, na_value=np.nan)[position[found]]
+        both = ~(np.isnan(values) | np.isnan(truth))
+        if not both.any():
             continue
-        same = np.isclose(pair[column].to_numpy(float), pair[label].to_numpy(float))
+        same = np.isclose(values[both], truth[both])
         agreement = float(same.mean())
         leaked = agreement >= spec.validation.leakage_agreement
         results.append(
@@ -421,7 +426,9 @@ def leakage_results(
                 column=column,
                 engine="leakage",
                 observed=round(agreement, 6),
-                detail=f"equals {label} on {agreement:.2%} of {len(pair)} rows" if leaked else "",
+                detail=f"equals {label} on {agreement:.2%} of {int(both.sum())} rows"
+                if leaked
+                else "",
             )
         )
     return results
@@ -541,7 +548,7 @@ def _batch_for_leakage(lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame |
     wanted = [spec.entity_key, *spec.features_of_type("numeric"), *spec.features_of_type("boolean")]
     path = lake.partition_path(RAW, spec.source.dataset, day)
     present = [c for c in wanted if c in lake.column_names(path)]
-    return lake.read_table(path, present).to_pandas()
+    return lake.read_frame(path, present)
 
 
 def _publish(

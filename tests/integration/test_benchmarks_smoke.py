@@ -53,3 +53,27 @@ def test_drift_benchmark_prints_its_table():
     )
     assert "| 20,000 | ours (psi/jensenshannon) |" in out
     assert "exact full-data tests" in out and "Evidently DataDriftPreset" in out
+
+
+def test_nightly_benchmark_runs_the_dags_and_the_floor(tmp_path):
+    """``python -m benchmarks``: setup, three dag.test() runs, the floor and the parse times."""
+    measurements = tmp_path / "nightly.json"
+    out = run("benchmarks", "--rows", "20000", "--json", str(measurements))
+    assert "**20,000 rows**" in out and "| **end to end (process wall)** |" in out
+    assert "| dags/model_dags.py |" in out
+    (night,) = json.loads(measurements.read_text())
+    tasks = night["dags"]["tasks"]
+    assert {tasks[t]["state"] for t in ("training.train", "scoring.score", "monitoring.check")} == {
+        "success"
+    }
+    assert set(night["floor"]["steps"]) == {
+        "ingest",
+        "validate",
+        "features",
+        "train",
+        "score",
+        "monitor",
+    }
+    for task in tasks.values():  # measured by the callbacks the benchmark adds to every task
+        assert task["peak_mb"] >= task["start_mb"] > 0 and 0 < task["execute_s"] <= task["s"]
+    assert set(night["parse_s"]) >= {"model_dags.py", "model_rollback.py"}

@@ -1,0 +1,78 @@
+"""Training data assembly: labels joined by key without copying, time splits as slices."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.dataset import LabelledWindow, time_split, with_labels
+from pipelines.errors import TrainingError
+
+pytestmark = pytest.mark.unit
+
+
+def features(keys: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({"entity_id": keys, "num_0": np.arange(len(keys), dtype="float64")})
+
+
+def labels(keys: list[int], values: list[float | None]) -> pd.DataFrame:
+    return pd.DataFrame({"entity_id": keys, "target": pd.array(values, dtype="Float64")})
+
+
+def test_labels_join_by_key_in_feature_order_without_copying_the_features(synthetic_spec):
+    rows = features([5, 3, 9])
+    joined = with_labels(rows, labels([9, 5, 3], [0.9, 0.5, 0.3]), synthetic_spec)
+    assert joined["entity_id"].tolist() == [5, 3, 9]
+    assert joined["target"].tolist() == [0.5, 0.3, 0.9]
+    assert joined["target"].dtype == "Float64"  # the label keeps its type
+    assert np.shares_memory(joined["num_0"].to_numpy(), rows["num_0"].to_numpy())
+    assert "target" not in rows  # the caller's frame is not changed
+
+
+def test_rows_without_a_label_yet_are_left_out(synthetic_spec):
+    joined = with_labels(
+        features([1, 2, 3, 4]), labels([1, 2, 4], [1.0, None, 4.0]), synthetic_spec
+    )
+    assert joined["entity_id"].tolist() == [1, 4]
+    assert joined["target"].tolist() == [1.0, 4.0]
+    assert joined.index.tolist() == [0, 1]
+    none = with_labels(features([1, 2]), labels([1], [None]), synthetic_spec)
+    assert none.empty
+
+
+@pytest.mark.parametrize("side", ["features", "labels"])
+def test_duplicate_keys_are_refused_naming_the_side(synthetic_spec, side):
+    rows, known = features([1, 2]), labels([1, 2], [1.0, 2.0])
+    if side == "features":
+        rows = features([1, 1])
+    else:
+        known = labels([1, 1], [1.0, 2.0])
+    with pytest.raises(TrainingError, match=f"duplicate 'entity_id' values in the {side}"):
+        with_labels(rows, known, synthetic_spec)
+
+
+def window(row_days: list[int], frame: pd.DataFrame) -> LabelledWindow:
+    days = sorted({date.fromordinal(d) for d in row_days})
+    return LabelledWindow(frame=frame, days=days, inputs=[], row_days=np.array(row_days))
+
+
+def test_a_window_in_time_order_splits_into_slices_of_the_same_memory(synthetic_spec):
+    base = date(2013, 1, 1).toordinal()
+    row_days = [base + d for d in (0, 0, 1, 1, 2, 3)]
+    frame = features(list(range(6)))
+    split = time_split(window(row_days, frame), synthetic_spec)
+    assert [len(split.train), len(split.valid), len(split.holdout)] == [4, 1, 1]
+    assert split.holdout["entity_id"].tolist() == [5]
+    assert np.shares_memory(split.train["num_0"].to_numpy(), frame["num_0"].to_numpy())
+
+
+def test_rows_out_of_time_order_still_split_by_day(synthetic_spec):
+    base = date(2013, 1, 1).toordinal()
+    row_days = [base + d for d in (3, 0, 2, 1, 0, 1)]
+    split = time_split(window(row_days, features(list(range(6)))), synthetic_spec)
+    assert split.train["entity_id"].tolist() == [1, 3, 4, 5]
+    assert split.valid["entity_id"].tolist() == [2]
+    assert split.holdout["entity_id"].tolist() == [0]
