@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat $(REQS) | cksum | cut -d' ' -f1)
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "uv==$$(grep -E '^uv==' constraints.txt | cut -d= -f3)"
-	$(VENV)/bin/uv pip install --python $(PY) -r requirements.txt -r requirements-dev.txt -c constraints.txt -e .
+	$(VENV)/bin/uv pip install --compile-bytecode --python $(PY) -r requirements.txt -r requirements-dev.txt -c constraints.txt -e .
 	# torch through pip: pip sees the machine's local CPU wheel (see requirements-torch.txt)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-torch.txt -c constraints.txt
 	rm -f $(VENV)/.installed-*; touch $@

@@ -7,11 +7,13 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.errors import NotEnoughDataError, TrainingError
 from pipelines.sources import labels_dataset
 from pipelines.spec import ModelSpec
-from pipelines.storage import Lake
+from pipelines.storage import Lake, to_frame
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def labelled_window(lake: Lake, spec: ModelSpec, day: date) -> LabelledWindow:
     """
     last_labelled = day - timedelta(days=spec.label.arrival_delay_days)
     first = day - timedelta(days=spec.training.window_days - 1)
-    frames: list[pd.DataFrame] = []
+    tables: list[pa.Table] = []
     days: list[date] = []
     inputs: list[InputPartition] = []
     label_columns = [spec.entity_key, spec.label.name]
@@ -61,50 +63,70 @@ def labelled_window(lake: Lake, spec: ModelSpec, day: date) -> LabelledWindow:
             continue
         # Hashed by a second, streamed read: hashing the bytes already read held each whole
         # file in memory (+15% peak RSS in benchmarks/train_bench.py).
-        features = lake.read_frame(feature_path)
-        labels = lake.read_frame(label_path, label_columns)
-        joined = with_labels(features, labels, spec)
-        del features
-        if joined.empty:
+        features, labels = lake.read_table(feature_path), lake.read_table(label_path, label_columns)
+        tables.append(with_labels(features, labels, spec))
+        del features, labels  # only the joined table references the day's data
+        if tables[-1].num_rows == 0:
+            tables.pop()
             continue
-        frames.append(joined)
         days.append(candidate)
         inputs += [
             InputPartition(lake.uri(feature_path), lake.sha256(feature_path)),
             InputPartition(lake.uri(label_path), lake.sha256(label_path)),
         ]
-    if not frames:
+    if not tables:
         raise NotEnoughDataError(
             f"model {spec.name!r} on {day}: no labelled features in {first}..{last_labelled} "
             f"(labels arrive {spec.label.arrival_delay_days} day(s) after the events)"
         )
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    row_days = np.repeat([d.toordinal() for d in days], [len(f) for f in frames])
-    return LabelledWindow(frame=frame, days=days, inputs=inputs, row_days=row_days)
+    row_days = np.repeat([d.toordinal() for d in days], [t.num_rows for t in tables])
+    return LabelledWindow(frame=_one_frame(tables), days=days, inputs=inputs, row_days=row_days)
 
 
-def with_labels(features: pd.DataFrame, labels: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+def _one_frame(tables: list[pa.Table]) -> pd.DataFrame:
+    """The days as one DataFrame, consuming ``tables``: joined as Arrow chunks (no copy),
+    then converted once, each day's buffers freed as they convert (a pandas concat of
+    per-day frames copied the whole window a second time)."""
+    window = pa.concat_tables(tables, promote_options="permissive")
+    tables.clear()
+    return to_frame(window)
+
+
+def with_labels(features: pa.Table, labels: pa.Table, spec: ModelSpec) -> pa.Table:
     """The labelled rows of ``features`` with their label column, in the features' order.
 
-    The label column is looked up by key and added in place, so the features are not copied
-    (a merge copied all of them: the whole frame twice in memory at 10M rows); rows are
+    The label column is looked up by key and appended, so the features are not copied (a
+    merge copied all of them: the whole frame twice in memory at 10M rows); rows are
     filtered only when some have no label yet. Keys must be unique on both sides.
     """
     key, name = spec.entity_key, spec.label.name
-    labels = labels[labels[name].notna()]  # not labelled yet
-    for side, frame in (("features", features), ("labels", labels)):
-        if not frame[key].is_unique:
+    labels = labels.filter(_present(labels[name]))  # not labelled yet
+    keys = {
+        side: pd.Index(_values(table[key]))
+        for side, table in (("features", features), ("labels", labels))
+    }
+    for side, index in keys.items():
+        if not index.is_unique:
             raise TrainingError(
                 f"model {spec.name!r}: duplicate {key!r} values in the {side}; each entity "
                 "needs exactly one row to join a label to"
             )
-    position = pd.Index(labels[key]).get_indexer(features[key])
+    position = keys["labels"].get_indexer(keys["features"])
     found = position >= 0
-    if not found.any():
-        return features.iloc[:0]
-    values = labels[name].array.take(np.where(found, position, 0))  # keeps the label's type
-    joined = features.assign(**{name: values})
-    return joined if found.all() else joined.loc[found].reset_index(drop=True)
+    if not found.all():
+        features, position = features.filter(found), position[found]
+    return features.append_column(name, labels[name].take(position))
+
+
+def _present(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Not null, and not NaN for floats (as pandas' ``notna``)."""
+    if pa.types.is_floating(column.type):
+        return pc.and_kleene(pc.is_valid(column), pc.invert(pc.is_nan(column)))
+    return pc.is_valid(column)
+
+
+def _values(column: pa.ChunkedArray) -> np.ndarray:
+    return column.to_numpy(zero_copy_only=False)
 
 
 def _dates(first: date, last: date) -> list[date]:

@@ -174,6 +174,7 @@ class Stack:
                 "AWS_ACCESS_KEY_ID": S3_KEY,
                 "AWS_SECRET_ACCESS_KEY": S3_SECRET,
                 "MLFLOW_S3_ENDPOINT_URL": c.s3_endpoint,
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # GenAI jobs: unused here
             }
             return [
                 str(BIN / "mlflow"), "server", "--host", "127.0.0.1",

@@ -87,7 +87,7 @@ def live_stack(tmp_path_factory) -> Iterator[dict]:
             "--backend-store-uri", f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
             "--artifacts-destination", str(state / "mlflow" / "artifacts"),
         ],
-        env,
+        {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},  # as scripts/demo.sh
         logs,
     )  # fmt: skip
     procs = [mlflow]

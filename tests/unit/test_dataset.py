@@ -6,6 +6,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from pipelines.dataset import LabelledWindow, time_split, with_labels
@@ -18,36 +19,40 @@ def features(keys: list[int]) -> pd.DataFrame:
     return pd.DataFrame({"entity_id": keys, "num_0": np.arange(len(keys), dtype="float64")})
 
 
-def labels(keys: list[int], values: list[float | None]) -> pd.DataFrame:
-    return pd.DataFrame({"entity_id": keys, "target": pd.array(values, dtype="Float64")})
+def table(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def labels(keys: list[int], values: list[float | None]) -> pa.Table:
+    return pa.table({"entity_id": pa.array(keys, pa.int64()), "target": pa.array(values)})
 
 
 def test_labels_join_by_key_in_feature_order_without_copying_the_features(synthetic_spec):
-    rows = features([5, 3, 9])
+    rows = table(features([5, 3, 9]))
     joined = with_labels(rows, labels([9, 5, 3], [0.9, 0.5, 0.3]), synthetic_spec)
-    assert joined["entity_id"].tolist() == [5, 3, 9]
-    assert joined["target"].tolist() == [0.5, 0.3, 0.9]
-    assert joined["target"].dtype == "Float64"  # the label keeps its type
-    assert np.shares_memory(joined["num_0"].to_numpy(), rows["num_0"].to_numpy())
-    assert "target" not in rows  # the caller's frame is not changed
+    assert joined["entity_id"].to_pylist() == [5, 3, 9]
+    assert joined["target"].to_pylist() == [0.5, 0.3, 0.9]
+    assert joined["target"].type == pa.float64()  # the label keeps its type
+    assert (
+        joined["num_0"].chunk(0).buffers()[1].address == rows["num_0"].chunk(0).buffers()[1].address
+    )
+    assert "target" not in rows.column_names  # the caller's table is not changed
 
 
 def test_rows_without_a_label_yet_are_left_out(synthetic_spec):
-    joined = with_labels(
-        features([1, 2, 3, 4]), labels([1, 2, 4], [1.0, None, 4.0]), synthetic_spec
-    )
-    assert joined["entity_id"].tolist() == [1, 4]
-    assert joined["target"].tolist() == [1.0, 4.0]
-    assert joined.index.tolist() == [0, 1]
-    none = with_labels(features([1, 2]), labels([1], [None]), synthetic_spec)
-    assert none.empty
+    known = labels([1, 2, 4, 5], [1.0, None, 4.0, float("nan")])
+    joined = with_labels(table(features([1, 2, 3, 4, 5])), known, synthetic_spec)
+    assert joined["entity_id"].to_pylist() == [1, 4]
+    assert joined["target"].to_pylist() == [1.0, 4.0]
+    none = with_labels(table(features([1, 2])), labels([1], [None]), synthetic_spec)
+    assert none.num_rows == 0 and "target" in none.column_names
 
 
 @pytest.mark.parametrize("side", ["features", "labels"])
 def test_duplicate_keys_are_refused_naming_the_side(synthetic_spec, side):
-    rows, known = features([1, 2]), labels([1, 2], [1.0, 2.0])
+    rows, known = table(features([1, 2])), labels([1, 2], [1.0, 2.0])
     if side == "features":
-        rows = features([1, 1])
+        rows = table(features([1, 1]))
     else:
         known = labels([1, 1], [1.0, 2.0])
     with pytest.raises(TrainingError, match=f"duplicate 'entity_id' values in the {side}"):
