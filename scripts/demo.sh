@@ -39,8 +39,7 @@ if ! running airflow; then
   done
 fi
 
-# MLflow's job runner (GenAI evaluation jobs) is unused here: five fewer worker processes.
-start mlflow env MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow server --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 \
+start mlflow mlflow server --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 \
   --backend-store-uri "sqlite:///$STATE/mlflow/mlflow.db" \
   --artifacts-destination "$STATE/mlflow/artifacts"
 start airflow airflow standalone

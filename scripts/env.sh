@@ -25,6 +25,8 @@ export MLFLOW_TRACKING_URI="http://127.0.0.1:$MLFLOW_PORT"
 export MLFLOW_HTTP_REQUEST_TIMEOUT=60
 export MLFLOW_HTTP_REQUEST_MAX_RETRIES=5
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false
+# The server's job runner (GenAI evaluation jobs) is unused here: five fewer worker processes.
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 
 # Nothing phones home.
 export GX_ANALYTICS_ENABLED=false
