@@ -28,6 +28,8 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false
 # The server's job runner (GenAI evaluation jobs) is unused here: five fewer worker processes.
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 
-# Nothing phones home.
+# Nothing phones home. MLflow 3 sends usage telemetry unless MLFLOW_DISABLE_TELEMETRY is true
+# (it reads DO_NOT_TRACK only as "true"); Evidently stops for any DO_NOT_TRACK value.
 export GX_ANALYTICS_ENABLED=false
 export DO_NOT_TRACK=1
+export MLFLOW_DISABLE_TELEMETRY=true
