@@ -38,7 +38,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import in_child, report
+from benchmarks.harness import QUIET_ENV, in_child, peak_rss_mb, report, status_mb
 from benchmarks.train_bench import spec_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,25 +73,18 @@ def reset_peak() -> float:
     if "pyarrow" in sys.modules:
         sys.modules["pyarrow"].default_memory_pool().release_unused()
     Path("/proc/self/clear_refs").write_text("5")
-    return _status_mb("VmRSS")
-
-
-def peak_mb() -> float:
-    return _status_mb("VmHWM")
-
-
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
+    return status_mb("VmRSS")
 
 
 def measured(steps: dict[str, dict[str, float]], name: str, work: Callable[[], Any]) -> Any:
     start_mb = reset_peak()
     started = time.perf_counter()
     result = work()
-    steps[name] = {"s": time.perf_counter() - started, "peak_mb": peak_mb(), "start_mb": start_mb}
+    steps[name] = {
+        "s": time.perf_counter() - started,
+        "peak_mb": peak_rss_mb(),
+        "start_mb": start_mb,
+    }
     return result
 
 
@@ -106,9 +99,7 @@ def environment(folder: Path) -> dict[str, str]:
         "AIRFLOW_VAR_MLOPS_MLFLOW_ARTIFACT_ROOT": str(folder / "artifacts"),
         "MLOPS_MODELS_DIR": str(folder / "models"),
         "MLOPS_EXECUTION": "local",
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-        "GX_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
+        **QUIET_ENV,
     }
 
 
@@ -182,7 +173,7 @@ def run_dags(folder: Path, rows: int) -> dict[str, Any]:
 
     def stop(context: dict[str, Any], *_: Any) -> None:
         if key(context) not in peaks:  # post-execute, or the skipped callback when it raised
-            peaks[key(context)] = peak_mb()
+            peaks[key(context)] = peak_rss_mb()
             executed[key(context)] = time.perf_counter() - executed[key(context)]
 
     tasks: dict[str, dict[str, Any]] = {}

@@ -20,7 +20,6 @@ Usage: ``python -m benchmarks.score_bench --rows 1000000 10000000``; prints a Ma
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -99,7 +98,6 @@ def run_raw(lake_root: str, rows: int, tracking: str) -> dict[str, Any]:
 
 
 def child(side: str, lake_root: str, rows: int, tracking: str) -> None:
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if side == "setup":
         setup(lake_root, rows, tracking)
         report({})

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+
+from benchmarks.harness import peak_rss_mb
 
 DAY = date(2013, 1, 2)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -105,7 +106,7 @@ def child(side: str, lake_root: str, rows: int) -> None:
     start = time.perf_counter()
     facts = (run_gate if side == "gate" else run_naive)(lake_root, rows)
     wall = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(json.dumps({"wall": wall, "peak_mb": peak_mb, **facts}))
 
 

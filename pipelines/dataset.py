@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -137,9 +138,24 @@ def category_levels(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, list[str]
     """Sorted levels of each categorical feature, fixed at training time for scoring."""
     levels = {}
     for column in spec.features_of_type("categorical"):
-        values = frame[column].astype("string").dropna().unique()
-        levels[column] = sorted(str(v) for v in values)
+        levels[column] = sorted(str(v) for v in _present_values(frame[column]))
     return levels
+
+
+def _present_values(column: pd.Series) -> Any:
+    """The distinct non-null values of a column. A Parquet dictionary column is categorical
+    with string categories already: its used categories are found from the codes, without
+    a pass over a string copy of every row."""
+    if _has_string_categories(column):
+        return column.cat.remove_unused_categories().cat.categories
+    return column.astype("string").dropna().unique()
+
+
+def _has_string_categories(column: pd.Series) -> bool:
+    dtype = column.dtype
+    return isinstance(dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(
+        dtype.categories.dtype
+    )
 
 
 def model_matrix(
@@ -164,10 +180,7 @@ def _as_levels(column: pd.Series, levels: list[str]) -> pd.Series:
     Columns read from Parquet dictionaries are already categorical with string categories:
     re-coding them costs nothing, where going through strings costs a pass over every row.
     """
-    dtype = column.dtype
-    if isinstance(dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(
-        dtype.categories.dtype
-    ):
+    if _has_string_categories(column):
         return column.cat.set_categories(levels)
     return column.astype("string").astype(pd.CategoricalDtype(levels))
 

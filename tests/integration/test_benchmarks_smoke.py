@@ -23,7 +23,7 @@ def run(*args: str) -> str:
 
 def test_training_benchmark_prints_its_table():
     out = run("benchmarks.train_bench", "--rows", "20000")
-    assert "| 20,000 |" in out and "| wall ratio |" in out
+    assert "| 20,000 |" in out and "| wall ratio |" in out and "| MLflow floor (s) |" in out
 
 
 def test_torch_benchmark_prints_its_result():

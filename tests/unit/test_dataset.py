@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipelines.dataset import LabelledWindow, time_split, with_labels
+from pipelines.dataset import LabelledWindow, category_levels, time_split, with_labels
 from pipelines.errors import TrainingError
 
 pytestmark = pytest.mark.unit
@@ -81,3 +81,16 @@ def test_rows_out_of_time_order_still_split_by_day(synthetic_spec):
     assert split.train["entity_id"].tolist() == [1, 3, 4, 5]
     assert split.valid["entity_id"].tolist() == [2]
     assert split.holdout["entity_id"].tolist() == [0]
+
+
+def test_category_levels_are_the_values_present_whether_read_as_dictionary_or_strings(
+    synthetic_spec,
+):
+    """Parquet dictionary columns arrive categorical: unused categories are not levels."""
+    names = synthetic_spec.features_of_type("categorical")
+    values = ["b", None, "a", "b", "c"]
+    strings = pd.DataFrame({name: pd.Series(values, dtype="object") for name in names})
+    categorical = strings.astype(pd.CategoricalDtype(["a", "b", "c", "unused"]))
+    arrow = table(strings.astype("category")).to_pandas()  # as the lake reads it
+    for frame in (strings, categorical, arrow):
+        assert category_levels(frame, synthetic_spec) == {name: ["a", "b", "c"] for name in names}
