@@ -1,7 +1,8 @@
 """Evaluation plots logged with every training run (PNG, rendered without a display).
 
 Figures are made with matplotlib's object API, not pyplot: no global figure registry to
-close, no GUI backend to choose, and pyplot's import is not paid.
+close and no GUI backend to choose (scikit-learn's curve displays import pyplot themselves,
+but draw on the axes they are given).
 """
 
 from __future__ import annotations
