@@ -102,8 +102,11 @@ def lake(tmp_path: Path):
 
 
 @pytest.fixture
-def tracking_uri(tmp_path: Path) -> str:
-    """A real MLflow tracking store and registry: SQLite in a temp folder."""
+def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A real MLflow tracking store and registry: SQLite in a temp folder. The test runs in
+    that folder: a client-side store puts the artifacts of experiments created without a
+    location under ``./mlruns``, which would otherwise land in the checkout."""
+    monkeypatch.chdir(tmp_path)
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
