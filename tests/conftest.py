@@ -36,6 +36,10 @@ os.environ.update(
         "GX_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        # Where a client-side store (sqlite:// in a test) puts the artifacts of experiments
+        # created without a location; MLflow's default is ./mlruns, in the checkout. A
+        # private MLflow variable: if it goes, the only effect is that folder again.
+        "_MLFLOW_SERVER_ARTIFACT_ROOT": str(_SESSION_DIR / "mlruns"),
     }
 )
 os.environ.pop("MLOPS_MODELS_DIR", None)
@@ -102,11 +106,8 @@ def lake(tmp_path: Path):
 
 
 @pytest.fixture
-def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A real MLflow tracking store and registry: SQLite in a temp folder. The test runs in
-    that folder: a client-side store puts the artifacts of experiments created without a
-    location under ``./mlruns``, which would otherwise land in the checkout."""
-    monkeypatch.chdir(tmp_path)
+def tracking_uri(tmp_path: Path) -> str:
+    """A real MLflow tracking store and registry: SQLite in a temp folder."""
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
