@@ -16,14 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# What a deployment sets (scripts/env.sh, docker-compose, the training pod): no telemetry
-# (MLflow's would otherwise run in each measured process), no progress bars.
-QUIET_ENV = {
-    "GX_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}
+from pipelines.environment import QUIET_ENV  # as deployed: MLflow's telemetry off in children
 
 
 def in_child(module: str, *args: str, timeout: float | None = None) -> dict[str, Any]:

@@ -38,8 +38,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import QUIET_ENV, in_child, peak_rss_mb, report, status_mb
+from benchmarks.harness import in_child, peak_rss_mb, report, status_mb
 from benchmarks.train_bench import spec_data
+from pipelines.environment import QUIET_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 DAYS = [date(2013, 1, 1) + timedelta(days=i) for i in range(3)]  # two replayed, one measured

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -138,11 +137,11 @@ def category_levels(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, list[str]
     """Sorted levels of each categorical feature, fixed at training time for scoring."""
     levels = {}
     for column in spec.features_of_type("categorical"):
-        levels[column] = sorted(str(v) for v in _present_values(frame[column]))
+        levels[column] = sorted(str(v) for v in _distinct_values(frame[column]))
     return levels
 
 
-def _present_values(column: pd.Series) -> Any:
+def _distinct_values(column: pd.Series) -> pd.Index | np.ndarray:
     """The distinct non-null values of a column. A Parquet dictionary column is categorical
     with string categories already: its used categories are found from the codes, without
     a pass over a string copy of every row."""

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipelines.environment import QUIET_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
 MODELS = ROOT / "include" / "models"
@@ -32,10 +34,7 @@ os.environ.update(
         "AIRFLOW_VAR_MLOPS_LAKE_URI": str(_SESSION_DIR / "lake"),
         "AIRFLOW_VAR_MLOPS_MLFLOW_TRACKING_URI": f"sqlite:///{_SESSION_DIR / 'mlflow.db'}",
         "AIRFLOW_VAR_MLOPS_MLFLOW_ARTIFACT_ROOT": str(_SESSION_DIR / "mlartifacts"),
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-        "GX_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
+        **QUIET_ENV,
         # Where a client-side store (sqlite:// in a test) puts the artifacts of experiments
         # created without a location; MLflow's default is ./mlruns, in the checkout. A
         # private MLflow variable: if it goes, the only effect is that folder again.

@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from pipelines.cli import EXIT_SKIPPED
+from pipelines.environment import QUIET_ENV
 from pipelines.spec import ModelSpec
 
 XCOM_RESULT_PATH = "/airflow/xcom/return.json"
@@ -48,12 +49,6 @@ CONTEXT_ENV = {
     # The retrain form (training DAG Params): fields changed for this run, and why.
     "MLOPS_TRAINING_OVERRIDES": "{{ params.overrides | tojson if params.overrides else '' }}",
     "MLOPS_RUN_REASON": "{{ params.reason or '' }}",
-}
-QUIET_ENV = {
-    "GX_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "MLFLOW_DISABLE_TELEMETRY": "true",  # MLflow reads DO_NOT_TRACK only as "true"
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 
 
