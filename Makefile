@@ -11,6 +11,9 @@ $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "uv==$$(grep -E '^uv==' constraints.txt | cut -d= -f3)"
 	$(VENV)/bin/uv pip install --compile-bytecode --python $(PY) -r requirements.txt -r requirements-dev.txt -c constraints.txt -e .
+	# the build's in-tree egg-info would be a second copy of the package's metadata for any
+	# process with the checkout on sys.path (pytest): the plugin's entry point twice
+	rm -rf mlops_pipelines.egg-info
 	# torch through pip: pip sees the machine's local CPU wheel (see requirements-torch.txt)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-torch.txt -c constraints.txt
 	rm -f $(VENV)/.installed-*; touch $@

@@ -1,15 +1,15 @@
-"""Drift check at scale: the monitoring step vs the exact full-data tests vs Evidently (issue 6).
+"""Drift check at scale: the monitoring step vs the exact full-data tests vs Evidently.
 
 Data (seeded): a reference of ``--reference`` rows and a day of ``--rows`` rows, 30 features
 (24 numeric of five shapes, ties included; 6 categorical of 3 to 200 levels). A third of the
 numeric columns do not move, a third move a little (0.02-0.1 std, spread change), a third a
 lot; three categorical columns change their mix. The day is one features Parquet file in a
-lake, the reference profile is built as training builds it (pipelines/reference.py).
+lake, the reference profile is built as training builds it (pipelines/monitoring/reference.py).
 
 Sides, each in a fresh process (own peak RSS), timed around the work after imports:
 
-- ``ours``: ``pipelines.monitor.column_drift`` as the monitoring task runs it (read each column
-  from Parquet, count it on the stored grid, score), once per test configuration
+- ``ours``: ``pipelines.monitoring.check.column_drift`` as the monitoring task runs it (read
+  each column from Parquet, count it on the stored grid, score), once per test configuration
   (psi/jensenshannon, ks/chisquare, wasserstein/psi);
 - ``exact``: every test on the full reference and the full day in memory (scipy's ks_2samp and
   wasserstein_distance, psi on the reference deciles, category counts): the verdicts to match;
@@ -40,7 +40,7 @@ CONFIGS = (("psi", "jensenshannon"), ("ks", "chisquare"), ("wasserstein", "psi")
 
 
 def bench_spec(numeric: str = "psi", categorical: str = "jensenshannon") -> Any:
-    from pipelines.spec import parse_spec
+    from pipelines.core.spec import parse_spec
 
     features = [{"name": f"x{i}", "type": "numeric"} for i in range(NUMERIC)]
     features += [{"name": f"c{i}", "type": "categorical"} for i in range(CATEGORICAL)]
@@ -101,8 +101,8 @@ def paths(folder: str) -> tuple[str, str, str]:
 
 
 def setup(folder: str, rows: int, reference_rows: int) -> dict[str, Any]:
-    from pipelines.reference import column_profile
-    from pipelines.storage import Lake
+    from pipelines.core.storage import Lake
+    from pipelines.monitoring.reference import column_profile
 
     lake_root, reference_path, profile_path = paths(folder)
     spec = bench_spec()
@@ -122,8 +122,8 @@ def run_ours(folder: str, config: int) -> dict[str, Any]:
     import scipy.spatial.distance
     import scipy.stats  # noqa: F401
 
-    from pipelines.monitor import column_drift
-    from pipelines.storage import Lake
+    from pipelines.core.storage import Lake
+    from pipelines.monitoring.check import column_drift
 
     lake_root, _, profile_path = paths(folder)
     spec = bench_spec(*CONFIGS[config])
@@ -178,7 +178,7 @@ def full_frames(folder: str) -> tuple[Any, Any]:
     """The whole reference and the whole day as pandas frames."""
     import pandas as pd
 
-    from pipelines.storage import Lake
+    from pipelines.core.storage import Lake
 
     lake_root, reference_path, _ = paths(folder)
     today = Lake(lake_root).read_partition("features", bench_spec().name, DAY)
@@ -186,8 +186,8 @@ def full_frames(folder: str) -> tuple[Any, Any]:
 
 
 def run_exact(folder: str) -> dict[str, Any]:
-    from pipelines import drift
-    from pipelines.spec import DriftTestSpec
+    from pipelines.core.spec import DriftTestSpec
+    from pipelines.monitoring import statistics as drift
 
     spec = bench_spec()
     started = time.perf_counter()

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipelines.environment import QUIET_ENV  # as deployed: MLflow's telemetry off in children
+from pipelines.core.environment import QUIET_ENV  # as deployed: MLflow's telemetry off in children
 
 
 def in_child(module: str, *args: str, timeout: float | None = None) -> dict[str, Any]:

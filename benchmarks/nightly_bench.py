@@ -1,4 +1,4 @@
-"""The nightly loop end to end: Airflow DAGs vs the raw floor, per step (issue 10's benchmark).
+"""The nightly loop end to end: Airflow DAGs vs the raw floor, per step.
 
 One night of ``--rows`` rows x 30 features (28 numeric, 2 categorical) for a synthetic
 regression model whose training window is the previous day (also ``--rows`` labelled rows,
@@ -40,7 +40,7 @@ from typing import Any
 
 from benchmarks.harness import in_child, peak_rss_mb, report, status_mb
 from benchmarks.train_bench import spec_data
-from pipelines.environment import QUIET_ENV
+from pipelines.core.environment import QUIET_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 DAYS = [date(2013, 1, 1) + timedelta(days=i) for i in range(3)]  # two replayed, one measured
@@ -57,7 +57,7 @@ STEPS = {  # step -> the DAG tasks that do it
 
 
 def bench_spec(rows: int) -> Any:
-    from pipelines.spec import parse_spec
+    from pipelines.core.spec import parse_spec
 
     return parse_spec(
         spec_data(rows, 2), "benchmark spec"
@@ -108,15 +108,16 @@ def environment(folder: Path) -> dict[str, str]:
 def setup(folder: Path, rows: int) -> dict[str, Any]:
     import mlflow
     import yaml
-    from mlflow import MlflowClient
 
-    from pipelines.features import build_features
-    from pipelines.ingest import ingest
-    from pipelines.promote import end_of_day, scoring_run
-    from pipelines.reference import load_reference
-    from pipelines.storage import Lake
-    from pipelines.train import train
-    from pipelines.validate import validate_day
+    from pipelines.core.calendar import day_end
+    from pipelines.core.registry import Registry
+    from pipelines.core.storage import Lake
+    from pipelines.features.build import build_features
+    from pipelines.monitoring.reference import load_reference
+    from pipelines.serving.runs import scoring_run
+    from pipelines.sources.ingest import ingest
+    from pipelines.training.train import train
+    from pipelines.validation.run import validate_day
 
     env = environment(folder)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, timeout=600)
@@ -135,14 +136,14 @@ def setup(folder: Path, rows: int) -> dict[str, Any]:
         lake, spec, DAYS[1], tracking, None, env["AIRFLOW_VAR_MLOPS_MLFLOW_ARTIFACT_ROOT"]
     )
     # Day 2's predictions, for the live metric once its labels arrive (v1 serves from day 3)
-    moment = end_of_day(DAYS[1], "UTC")
+    moment = day_end(DAYS[1], "UTC")
     scoring_run(lake, spec, DAYS[1], tracking, moment, "bench", version=trained.version)
     champion = folder / "champion"
     mlflow.set_tracking_uri(tracking)
     mlflow.artifacts.download_artifacts(
         f"models:/{spec.name}/{trained.version}", dst_path=str(champion)
     )
-    reference = load_reference(MlflowClient(tracking), spec.name, trained.version)
+    reference = load_reference(Registry(tracking), spec.name, trained.version)
     (champion / "reference.json").write_text(json.dumps(reference))
     return {"version": trained.version}
 
@@ -214,9 +215,9 @@ def _callbacks(value: Any) -> list[Any]:
 # ------------------------------------------------------------------------------ floor
 def run_floor(folder: Path, rows: int) -> dict[str, Any]:
     """Day 3 with pipelines functions only: no Airflow, MLflow, GX or Evidently."""
-    from pipelines.features import build_features
-    from pipelines.ingest import ingest
-    from pipelines.storage import Lake
+    from pipelines.core.storage import Lake
+    from pipelines.features.build import build_features
+    from pipelines.sources.ingest import ingest
 
     spec, lake = bench_spec(rows), Lake(str(folder / "lake"))
     champion = _load_champion(folder / "champion")
@@ -234,7 +235,7 @@ def run_floor(folder: Path, rows: int) -> dict[str, Any]:
 
 
 def _load_champion(folder: Path) -> dict[str, Any]:
-    from pipelines.trainers import load
+    from pipelines.training.trainers import load
 
     meta = json.loads((folder / "artifacts" / "meta.json").read_text())
     files = {"model": str(folder / "artifacts" / "model.lgb.txt")}
@@ -248,21 +249,18 @@ def _floor_validate(lake: Any, spec: Any, day: date) -> None:
 
     import numpy as np
 
-    from pipelines.checks import batch_checks, failing_rows, label_checks, type_problems
-    from pipelines.validate import (
-        _batch_for_leakage,
-        dataset_of,
-        expected_schema,
-        leakage_results,
-        read_batch,
-    )
+    from pipelines.core.layout import LANDING, RAW
+    from pipelines.validation.checks import batch_checks, failing_rows, label_checks, type_problems
+    from pipelines.validation.evaluation import expected_schema, leakage_results
+    from pipelines.validation.reading import read_batch
+    from pipelines.validation.run import _batch_for_leakage, dataset_of
 
     now = datetime.now(UTC)
     for role, when in (("batch", day), ("labels", day - timedelta(days=1))):
         dataset = dataset_of(spec, role)
-        landing = lake.partition_path("landing", dataset, when)
+        landing = lake.partition_path(LANDING, dataset, when)
         lake.sha256(landing)  # the verdict records the delivery's hash, as the gate does
-        table = read_batch(lake.fs, landing)
+        table = read_batch(lake, landing)
         expected = expected_schema(spec, role)
         wrong = type_problems(expected, table.schema)
         usable = {c for c in expected if c in table.schema.names and c not in wrong}
@@ -282,22 +280,22 @@ def _floor_validate(lake: Any, spec: Any, day: date) -> None:
             leakage_results(spec, frame, _batch_for_leakage(lake, spec, when))
         if bad.any():
             raise RuntimeError(f"{int(bad.sum())} rows fail the contract; the floor expects none")
-        lake.move(landing, lake.partition_path("raw", dataset, when))
+        lake.move(landing, lake.partition_path(RAW, dataset, when))
 
 
 def _floor_train(lake: Any, spec: Any, champion: dict[str, Any], out: Path) -> None:
     """Window, split, fit, holdout gate against the champion, reference profile, save."""
-    from pipelines.dataset import (
+    from pipelines.monitoring.reference import build_reference
+    from pipelines.training.dataset import (
         category_levels,
         check_trainable,
         labelled_window,
         model_matrix,
         time_split,
     )
-    from pipelines.gate import evaluate_gate
-    from pipelines.profile import learned_suite
-    from pipelines.reference import build_reference
-    from pipelines.trainers import fit
+    from pipelines.training.gate import evaluate_gate
+    from pipelines.training.trainers import fit
+    from pipelines.validation.learned import learned_suite
 
     split = time_split(labelled_window(lake, spec, NIGHT), spec)
     check_trainable(split, spec)
@@ -325,11 +323,12 @@ def _floor_score(lake: Any, spec: Any, champion: dict[str, Any]) -> float:
     returns the raw part's seconds (read, matrix, ``Booster.predict``)."""
     import numpy as np
 
-    from pipelines.dataset import model_matrix
-    from pipelines.score import PREDICTIONS, predictions_frame
+    from pipelines.core.layout import FEATURES, PREDICTIONS
+    from pipelines.serving.split import predictions_frame
+    from pipelines.training.dataset import model_matrix
 
     started = time.perf_counter()
-    frame = lake.read_frame(lake.partition_path("features", spec.name, NIGHT))
+    frame = lake.read_partition(FEATURES, spec.name, NIGHT)
     predictions = champion["fitted"].predict(model_matrix(frame, spec, champion["levels"]))
     raw_s = time.perf_counter() - started
     nobody = np.zeros(len(frame), dtype=bool)
@@ -350,11 +349,12 @@ class _Profiles:
 
 def _floor_monitor(lake: Any, spec: Any, champion: dict[str, Any]) -> None:
     """The same drift, prediction-drift and live-metric code, fed from files."""
-    from pipelines import monitor
+    from pipelines.monitoring.check import feature_paths, judge_day
+    from pipelines.monitoring.live import read_predictions
 
-    paths = monitor.feature_paths(lake, spec, NIGHT)
-    predictions = monitor.read_predictions(lake, spec, NIGHT)
-    monitor.judge_day(lake, spec, NIGHT, paths, predictions, "1", _Profiles(champion["ref"]))
+    paths = feature_paths(lake, spec, NIGHT)
+    predictions = read_predictions(lake, spec, NIGHT)
+    judge_day(lake, spec, NIGHT, paths, predictions, "1", _Profiles(champion["ref"]))
 
 
 # ------------------------------------------------------------------------------ table

@@ -1,11 +1,11 @@
-"""Batch scoring vs raw ``Booster.predict`` on the same rows (issue 7's benchmark).
+"""Batch scoring vs raw ``Booster.predict`` on the same rows.
 
 Trains the benchmark model of ``train_bench`` on small days (registered as champion in a
 SQLite MLflow store), puts a rollout of a second version at 25% in the promotion history,
 builds one features partition of ``--rows`` rows, then, each in a fresh process so peak RSS
 is its own:
 
-- ``step``: ``pipelines.promote.scoring_run`` as the scoring task runs it: read the history,
+- ``step``: ``pipelines.serving.runs.scoring_run`` as the scoring task runs it: read the history,
   load both versions from the registry, read the partition, split rows by the salted hash,
   predict, write the predictions partition;
 - ``raw``: read the same partition with pyarrow, give the categorical columns the model's
@@ -36,26 +36,25 @@ SCORED = FIRST + timedelta(days=DAYS + 2)
 
 def setup(lake_root: str, rows: int, tracking: str) -> None:
     """A champion, a challenger at 25%, and one day of ``rows`` features to score."""
-    from mlflow import MlflowClient
-
-    from pipelines import promotion, rollout
-    from pipelines.features import build_features
-    from pipelines.ingest import ingest
-    from pipelines.storage import Lake
-    from pipelines.train import train
-    from pipelines.validate import validate_day
+    from pipelines.core.registry import Registry
+    from pipelines.core.storage import Lake
+    from pipelines.features.build import build_features
+    from pipelines.serving import history, state
+    from pipelines.sources.ingest import ingest
+    from pipelines.training.train import train
+    from pipelines.validation.run import validate_day
 
     prepare(lake_root, TRAIN_ROWS, tracking)
     lake, small = Lake(lake_root), bench_spec(TRAIN_ROWS // DAYS)
     artifacts = str(Path(lake_root).parent / "artifacts")
     result = train(lake, small, FIRST + timedelta(days=DAYS), tracking, artifact_root=artifacts)
-    client = MlflowClient(tracking)
-    source = client.get_model_version(small.name, result.version)
-    second = client.create_model_version(small.name, source.source, source.run_id)
-    state = rollout.current_state(lake, client, small.name, "bench")
+    registry = Registry(tracking)
+    source = registry.client.get_model_version(small.name, result.version)
+    second = registry.client.create_model_version(small.name, source.source, source.run_id)
+    before = history.current_state(lake, registry, small.name, "bench", "UTC")
     at = datetime(2013, 1, 1, tzinfo=UTC)
-    _, record = promotion.start(state, str(second.version), [25, 100], at, "bench", "bench")
-    rollout.commit(lake, client, state, record)
+    _, record = state.start(before, str(second.version), [25, 100], at, "bench", "bench")
+    history.commit(lake, registry, before, record)
     big = bench_spec(rows)
     ingest(lake, big, SCORED)
     validate_day(lake, big, SCORED)
@@ -70,12 +69,13 @@ def run_step(lake_root: str, rows: int, tracking: str) -> dict[str, Any]:
     import mlflow.store.model_registry.sqlalchemy_store
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
-    from pipelines.promote import end_of_day, scoring_run
-    from pipelines.storage import Lake
+    from pipelines.core.calendar import day_end
+    from pipelines.core.storage import Lake
+    from pipelines.serving.runs import scoring_run
 
     spec = bench_spec(rows)
     started = time.perf_counter()
-    result = scoring_run(Lake(lake_root), spec, SCORED, tracking, end_of_day(SCORED, "UTC"), "b")
+    result = scoring_run(Lake(lake_root), spec, SCORED, tracking, day_end(SCORED, "UTC"), "b")
     return {"work_s": time.perf_counter() - started, "rows": result.rows, **result.rows_by_version}
 
 

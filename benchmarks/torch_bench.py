@@ -26,10 +26,10 @@ def main() -> int:
 
     import torch
 
-    from pipelines.dataset import category_levels, model_matrix
+    from pipelines.core.spec import SyntheticOptions, parse_spec
     from pipelines.sources.synthetic import generate_day
-    from pipelines.spec import SyntheticOptions, parse_spec
-    from pipelines.torch_mlp import fit_torch_mlp
+    from pipelines.training.dataset import category_levels, model_matrix
+    from pipelines.training.torch_mlp import fit_torch_mlp
 
     params: dict[str, object] = {"epochs": args.epochs, "hidden": [256, 128]}
     if args.batch_size:

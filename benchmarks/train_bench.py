@@ -1,10 +1,10 @@
-"""Training step vs raw ``lightgbm.train`` on the same rows (issue 4's benchmark).
+"""Training step vs raw ``lightgbm.train`` on the same rows.
 
 Generates seeded synthetic data (``--rows`` rows x 30 features: 28 numeric, 2 categorical)
 as daily features and labels partitions in a temporary lake, then, each in a fresh process so
 peak RSS is its own:
 
-- ``step``: ``pipelines.train.train`` as a task runs it: read the labelled window from the
+- ``step``: ``pipelines.training.train.train`` as a task runs it: read the labelled window from the
   lake, split by time, fit, evaluate the gate, log and register in MLflow (a tracking
   server on loopback with a SQLite store, as deployed);
 - ``raw``: read the same partitions into one matrix with pyarrow and call ``lightgbm.train``
@@ -35,7 +35,7 @@ FIRST = date(2013, 1, 1)
 
 
 def bench_spec(rows_per_day: int, window_days: int = DAYS + 1) -> Any:
-    from pipelines.spec import parse_spec
+    from pipelines.core.spec import parse_spec
 
     return parse_spec(spec_data(rows_per_day, window_days), "benchmark spec")
 
@@ -77,10 +77,10 @@ def spec_data(
 def prepare(lake_root: str, rows: int, tracking: str) -> None:
     from mlflow import MlflowClient
 
-    from pipelines.features import build_features
-    from pipelines.ingest import ingest
-    from pipelines.storage import Lake
-    from pipelines.validate import validate_day
+    from pipelines.core.storage import Lake
+    from pipelines.features.build import build_features
+    from pipelines.sources.ingest import ingest
+    from pipelines.validation.run import validate_day
 
     MlflowClient(tracking).search_experiments()  # the server is up, as in a deployment
     spec, lake = bench_spec(rows // DAYS), Lake(lake_root)
@@ -93,8 +93,8 @@ def prepare(lake_root: str, rows: int, tracking: str) -> None:
 
 
 def run_step(lake_root: str, rows: int, tracking: str) -> dict[str, Any]:
-    from pipelines.storage import Lake
-    from pipelines.train import train
+    from pipelines.core.storage import Lake
+    from pipelines.training.train import train
 
     spec = bench_spec(rows // DAYS)
     result = train(Lake(lake_root), spec, FIRST + timedelta(days=DAYS), tracking)
@@ -108,7 +108,7 @@ def run_raw(lake_root: str, rows: int) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipelines.trainers import lightgbm_params
+    from pipelines.training.trainers import lightgbm_params
 
     spec = bench_spec(rows // DAYS)
     tables = []
@@ -143,7 +143,7 @@ mlflow.models.set_model(Identity())
 
 
 def run_mlflow_floor(tracking: str) -> dict[str, Any]:
-    """MLflow's own share of any step that does what issue 4 asks, with no data and a trivial
+    """MLflow's own share of any training step (log, register, alias), with no data and a trivial
     model: import MLflow, one run with a param and a metric, a pyfunc logged with signature,
     input example and the step's pip requirements, a registered version and an alias.
 
@@ -156,7 +156,7 @@ def run_mlflow_floor(tracking: str) -> dict[str, Any]:
     started = time.perf_counter()
     import mlflow
 
-    from pipelines.model import model_requirements
+    from pipelines.training.pyfunc import model_requirements
 
     mlflow.set_tracking_uri(tracking)
     mlflow.set_experiment("bench_floor")

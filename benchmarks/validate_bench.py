@@ -1,10 +1,10 @@
-"""Validation of one delivered partition vs Great Expectations run the naive way (issue 3).
+"""Validation of one delivered partition vs Great Expectations run the naive way.
 
 Generates one seeded synthetic day (``--rows`` rows: key, timestamp, 20 numeric, 3 categorical
 columns) with 1% of rows out of range and 0.5% with an unseen category, lands it in a
 temporary lake, then, each in a fresh process so peak RSS is its own:
 
-- ``gate``: ``pipelines.validate.validate_partition`` as the DAG task runs it: read the file
+- ``gate``: ``pipelines.validation.run.validate_partition`` as the DAG task runs it: read the file
   once, run the 40-expectation contract through GX (SUMMARY results), find the failing rows,
   publish the clean rows to ``raw/`` and the dropped ones to ``quarantine/``, write reports;
 - ``naive``: ``pandas.read_parquet`` and the same expectations through GX with the COMPLETE
@@ -35,7 +35,7 @@ NUMERIC, CATEGORICAL = 20, 3
 
 def bench_spec(rows: int) -> Any:
     from benchmarks.train_bench import spec_data
-    from pipelines.spec import parse_spec
+    from pipelines.core.spec import parse_spec
 
     columns: dict[str, Any] = {f"num_{i}": {"min": -8, "max": 8} for i in range(10)}
     columns |= {f"cat_{i}": {"domain": [f"c{k}" for k in range(6)]} for i in range(CATEGORICAL)}
@@ -47,8 +47,8 @@ def bench_spec(rows: int) -> Any:
 def prepare(lake_root: str, rows: int) -> None:
     import numpy as np
 
+    from pipelines.core.storage import Lake
     from pipelines.sources.synthetic import generate_day
-    from pipelines.storage import Lake
 
     spec = bench_spec(rows)
     frame = generate_day(spec.source.options, "regression", DAY).drop(columns="target")
@@ -60,8 +60,8 @@ def prepare(lake_root: str, rows: int) -> None:
 
 
 def run_gate(lake_root: str, rows: int) -> dict[str, Any]:
-    from pipelines.storage import Lake
-    from pipelines.validate import validate_partition
+    from pipelines.core.storage import Lake
+    from pipelines.validation.run import validate_partition
 
     result = validate_partition(Lake(lake_root), bench_spec(rows), "batch", DAY, NOW)
     return {
@@ -77,9 +77,9 @@ def run_naive(lake_root: str, rows: int) -> dict[str, Any]:
     import great_expectations.expectations as gxe
     import pandas as pd
 
-    from pipelines.checks import batch_checks
-    from pipelines.storage import Lake
-    from pipelines.validate import expected_schema
+    from pipelines.core.storage import Lake
+    from pipelines.validation.checks import batch_checks
+    from pipelines.validation.evaluation import expected_schema
 
     lake, spec = Lake(lake_root), bench_spec(rows)
     frame = pd.read_parquet(lake.partition_path("landing", "bench_events", DAY))

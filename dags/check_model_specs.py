@@ -4,6 +4,6 @@ It defines no DAG. While every spec in ``include/models/`` is valid it imports c
 DAGs of valid specs load from ``model_dags.py`` either way.
 """
 
-from mlops.factory import raise_for_bad_specs
+from mlops.builders.factory import raise_for_bad_specs
 
 raise_for_bad_specs()

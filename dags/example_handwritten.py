@@ -10,17 +10,11 @@ from datetime import UTC, datetime
 from airflow.sdk import DAG
 
 from mlops import settings
-from mlops.factory import default_args
+from mlops.dag_args import default_args
 from mlops.links import MLFLOW_RUN, MODEL_VERSION, VALIDATION_REPORT, with_links
-from mlops.tasks import (
-    DATE_PARAM,
-    date_param,
-    features_task,
-    ingest_task,
-    train_task,
-    validate_task,
-)
-from pipelines.spec import load_spec
+from mlops.params import DATE_PARAM, date_param
+from mlops.tasks.training import features_task, ingest_task, train_task, validate_task
+from pipelines.core.spec import load_spec
 
 spec = load_spec(settings.models_dir() / "flight_delay.yaml")
 

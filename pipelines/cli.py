@@ -9,14 +9,15 @@
 exits 1 when the verdict is ``block``; ``validate --date`` is the DAG's step (landing -> raw or
 quarantine).
 
-Settings come from flags or the environment: ``MLOPS_MODELS_DIR``, ``MLOPS_LAKE_URI``,
-``MLFLOW_TRACKING_URI``, ``MLOPS_ARTIFACT_ROOT``; S3 credentials and ``AWS_ENDPOINT_URL`` are
-read by boto as usual (an empty value counts as unset). ``--spec-fingerprint`` makes a pod
-refuse a spec that differs from the one Airflow parsed. The result is one JSON object on
-stdout and, with ``--output``, in a file (``/airflow/xcom/return.json`` in a pod). Exit
-codes: 0 done, 99 skipped (no data for the date, no champion yet, or a nightly training run of
-a model that trains on request; the training pod's ``skip_on_exit_code``),
-1 failed, 2 bad usage or spec.
+Each command imports its step when it runs, so ``--help`` and a pod's start pay only for
+what they use. Settings come from flags or the environment: ``MLOPS_MODELS_DIR``,
+``MLOPS_LAKE_URI``, ``MLFLOW_TRACKING_URI``, ``MLOPS_ARTIFACT_ROOT``; S3 credentials and
+``AWS_ENDPOINT_URL`` are read by boto as usual (an empty value counts as unset).
+``--spec-fingerprint`` makes a pod refuse a spec that differs from the one Airflow parsed.
+The result is one JSON object on stdout and, with ``--output``, in a file
+(``/airflow/xcom/return.json`` in a pod). Exit codes: 0 done, 99 skipped (no data for the
+date, or no champion yet; the training pod's ``skip_on_exit_code``), 1 failed, 2 bad usage
+or spec.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import SKIPS, PipelineError, SpecError
+from pipelines.core.errors import SKIPS, PipelineError, SpecError
 
 if TYPE_CHECKING:
-    from pipelines.spec import ModelSpec
-    from pipelines.storage import Lake
+    from pipelines.core.spec import ModelSpec
+    from pipelines.core.storage import Lake
 
 STEPS = ("ingest", "validate", "features", "train", "score", "promote", "rollback", "monitor")
 EXIT_SKIPPED = 99
@@ -83,7 +84,7 @@ def _models_dir(args: argparse.Namespace) -> Path:
 
 
 def _load_spec(args: argparse.Namespace) -> ModelSpec:
-    from pipelines.spec import load_spec
+    from pipelines.core.spec import load_spec
 
     path = _models_dir(args) / f"{args.model}.yaml"
     spec = load_spec(path)
@@ -98,11 +99,11 @@ def _load_spec(args: argparse.Namespace) -> ModelSpec:
 
 
 def _run_step(args: argparse.Namespace) -> dict[str, Any]:
-    from pipelines.storage import Lake
+    from pipelines.core.storage import Lake
 
     spec = _load_spec(args)
     if args.command == "validate" and args.input:
-        from pipelines.validate import validate_file
+        from pipelines.validation.run import validate_file
 
         return validate_file(spec, args.input, args.date, "labels" if args.labels else "batch")
     if args.date is None and args.command != "rollback":
@@ -110,27 +111,7 @@ def _run_step(args: argparse.Namespace) -> dict[str, Any]:
     lake_root = args.lake or os.environ.get("MLOPS_LAKE_URI")
     if not lake_root:
         raise SpecError("no lake: pass --lake or set MLOPS_LAKE_URI")
-    lake = Lake(lake_root)
-    if args.command == "ingest":
-        from pipelines.ingest import ingest
-
-        return ingest(lake, spec, args.date).to_dict()
-    if args.command == "validate":
-        from pipelines.profile import champion_learned_suite
-        from pipelines.validate import validate_day
-
-        tracking = os.environ.get("MLFLOW_TRACKING_URI")
-        learned = champion_learned_suite(tracking, spec) if tracking else None
-        return validate_day(lake, spec, args.date, learned=learned).to_dict()
-    if args.command == "features":
-        from pipelines.features import build_features
-
-        return build_features(lake, spec, args.date).to_dict()
-    if args.command == "train":
-        return _train(args, lake, spec)
-    if args.command == "monitor":
-        return _monitor(args, lake, spec)
-    return _serve(args, lake, spec)
+    return COMMANDS[args.command](args, Lake(lake_root), spec)
 
 
 def _tracking() -> str:
@@ -140,10 +121,34 @@ def _tracking() -> str:
     return tracking
 
 
+def _ingest(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
+    from pipelines.sources.ingest import ingest
+
+    return ingest(lake, spec, args.date).to_dict()
+
+
+def _validate(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
+    """The DAG's validate step; the champion's learned checks when MLflow is configured."""
+    from pipelines.core.registry import Registry
+    from pipelines.validation.learned import champion_learned_suite
+    from pipelines.validation.run import validate_day
+
+    tracking = os.environ.get("MLFLOW_TRACKING_URI")
+    learned = champion_learned_suite(Registry(tracking), spec) if tracking else None
+    return validate_day(lake, spec, args.date, learned=learned).to_dict()
+
+
+def _features(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
+    from pipelines.features.build import build_features
+
+    return build_features(lake, spec, args.date).to_dict()
+
+
 def _train(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
     """Train; a pod also gets the retrain form's overrides and reason through the env."""
-    from pipelines.spec import with_training_overrides
-    from pipelines.train import RunContext, overrides_key, run_type_name, train
+    from pipelines.core.spec import with_training_overrides
+    from pipelines.training.context import RunContext, overrides_key, run_type_name
+    from pipelines.training.train import train
 
     raw = os.environ.get("MLOPS_TRAINING_OVERRIDES") or "{}"
     try:
@@ -167,12 +172,12 @@ def _train(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, A
 
 def _monitor(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
     """Drift, live performance, the Evidently report and the guarded retrain decision."""
-    from pipelines import monitoring
+    from pipelines.monitoring import runs
 
     tracking, artifacts = _tracking(), os.environ.get("MLOPS_ARTIFACT_ROOT")
-    result, run_id = monitoring.check(lake, spec, args.date, tracking, artifacts)
-    files, _ = monitoring.report(lake, spec, args.date, tracking, result.version, artifacts)
-    decision = monitoring.decide(lake, spec, args.date, tracking, result.triggers, artifacts)
+    result, run_id = runs.check(lake, spec, args.date, tracking, artifacts)
+    files, _ = runs.report(lake, spec, args.date, tracking, result.version, artifacts)
+    decision = runs.decide(lake, spec, args.date, tracking, result.triggers, artifacts)
     return {
         **result.summary(),
         "report": files.html,
@@ -182,21 +187,50 @@ def _monitor(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str,
     }
 
 
-def _serve(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
-    """score / promote / rollback, at the end of ``--date`` (rollback: now)."""
+def _actor() -> str:
+    return f"cli:{os.environ.get('USER', 'unknown')}"
+
+
+def _score(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
+    """Score ``--date`` with the versions serving at its end (or ``--version``)."""
+    from pipelines.core.calendar import day_end
+    from pipelines.serving.runs import scoring_run
+
+    at = day_end(args.date, spec.schedules.timezone)
+    result = scoring_run(lake, spec, args.date, _tracking(), at, _actor(), args.version)
+    return result.to_dict()
+
+
+def _promote(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
+    """One promotion decision at the end of ``--date``."""
+    from pipelines.core.calendar import day_end
+    from pipelines.serving.runs import promotion_run
+
+    at = day_end(args.date, spec.schedules.timezone)
+    return promotion_run(lake, spec, _tracking(), at, _actor())
+
+
+def _rollback(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
+    """Roll back now, to ``--version`` or the previous champion."""
     from datetime import UTC, datetime
 
-    from pipelines import promote
+    from pipelines.serving.runs import rollback_run
 
-    actor = f"cli:{os.environ.get('USER', 'unknown')}"
-    if args.command == "rollback":
-        now = datetime.now(UTC)
-        return promote.rollback_run(lake, spec, _tracking(), args.version, args.reason, now, actor)
-    at = promote.end_of_day(args.date, spec.schedules.timezone)
-    if args.command == "score":
-        result = promote.scoring_run(lake, spec, args.date, _tracking(), at, actor, args.version)
-        return result.to_dict()
-    return promote.promotion_run(lake, spec, _tracking(), at, actor)
+    now = datetime.now(UTC)
+    return rollback_run(lake, spec, _tracking(), args.version, args.reason, now, _actor())
+
+
+Command = Callable[[argparse.Namespace, "Lake", "ModelSpec"], dict[str, Any]]
+COMMANDS: dict[str, Command] = {
+    "ingest": _ingest,
+    "validate": _validate,
+    "features": _features,
+    "train": _train,
+    "score": _score,
+    "promote": _promote,
+    "rollback": _rollback,
+    "monitor": _monitor,
+}
 
 
 def _init_model(args: argparse.Namespace) -> dict[str, Any]:

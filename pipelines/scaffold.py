@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from pipelines.errors import SpecError
-from pipelines.spec import parse_spec
+from pipelines.core.errors import SpecError
+from pipelines.core.spec import parse_spec
 
 
 def read_sample(path: Path) -> pd.DataFrame:
@@ -48,7 +48,9 @@ def _suggest_key(frame: pd.DataFrame, exclude: set[str]) -> str:
     raise SpecError("no column with distinct values to use as entity_key; add an id column")
 
 
-def draft_spec(name: str, frame: pd.DataFrame, label: str, dataset: str | None = None) -> dict:
+def draft_spec(
+    name: str, frame: pd.DataFrame, label: str, dataset: str | None = None
+) -> dict[str, Any]:
     """The spec as plain data, with the sample's columns as features."""
     if label not in frame.columns:
         raise SpecError(f"--label {label!r} is not a column of the sample: {list(frame.columns)}")

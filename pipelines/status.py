@@ -1,4 +1,4 @@
-"""One model's state at a glance, read-only: what the models page and ``pipelines status`` show.
+"""One model's state at a glance, read-only: what the models page shows.
 
 The registry says which versions serve (aliases, gate tags), the lake says what happened
 (promotion history, the last validation, drift check and retrain decision). Nothing here
@@ -7,18 +7,19 @@ writes: a status read never bootstraps a history or moves an alias.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipelines.monitor import MONITORING
-from pipelines.registry import CHALLENGER, CHAMPION, PREVIOUS, TAG, alias_version
-from pipelines.rollout import read_history
-from pipelines.sources import labels_dataset
-from pipelines.spec import ModelSpec
-from pipelines.storage import Lake
-from pipelines.validate import report_folder
+from pipelines.core import layout
+from pipelines.core.layout import ALIASES, MONITORING, VALIDATION, Tags, gate_tag
+from pipelines.core.registry import Registry
+from pipelines.core.spec import ModelSpec
+from pipelines.core.storage import Lake
+from pipelines.serving.history import read_history
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 HISTORY_SHOWN = 10
 SUMMARY_KEYS = (  # of drift.json and retrain.json: the page shows these, not per-column detail
@@ -32,7 +33,6 @@ SUMMARY_KEYS = (  # of drift.json and retrain.json: the page shows these, not pe
     "retrain",
     "held_by",
 )
-_DATE_FOLDER = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/([^/]+)$")
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,10 @@ class VersionInfo:
     run_id: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelStatus:
+    """One model as the page shows it: what serves, the rollout, and the newest verdicts."""
+
     model: str
     owner: str
     strategy: str
@@ -67,39 +69,36 @@ class ModelStatus:
         return asdict(self)
 
 
-def model_status(lake: Lake, client: Any, spec: ModelSpec) -> ModelStatus:
-    """Everything the models page shows for one model (MlflowClient passed in)."""
-    status = ModelStatus(
+def model_status(lake: Lake, registry: Registry, spec: ModelSpec) -> ModelStatus:
+    """Everything the models page shows for one model."""
+    serving = [(alias, registry.alias_version(spec.name, alias)) for alias in ALIASES]
+    records = read_history(lake, spec.name)
+    last = records[-1] if records else None
+    return ModelStatus(
         spec.name,
         spec.owner,
         spec.promotion.strategy,
+        versions=[_version_info(alias, found) for alias, found in serving if found is not None],
+        share=last.share if last else 0.0,
+        step=last.step if last and last.challenger else -1,
         steps=list(spec.promotion.steps or []),
+        last_validation=_last_validation(lake, spec),
+        last_drift=_last_json(lake, spec.name, layout.DRIFT_RESULT),
+        last_retrain=_last_json(lake, spec.name, layout.RETRAIN_DECISION),
+        last_gate=_last_gate(registry, spec.name),
+        history=[_brief_record(r.to_dict()) for r in reversed(records[-HISTORY_SHOWN:])],
     )
-    for alias in (CHAMPION, CHALLENGER, PREVIOUS):
-        found = alias_version(client, spec.name, alias)
-        if found is not None:
-            status.versions.append(_version_info(alias, found))
-    records = read_history(lake, spec.name)
-    if records:
-        last = records[-1]
-        status.share, status.step = last.share, last.step if last.challenger else -1
-    status.history = [_brief_record(r.to_dict()) for r in reversed(records[-HISTORY_SHOWN:])]
-    status.last_validation = _last_validation(lake, spec)
-    status.last_drift = _last_json(lake, spec.name, "drift.json")
-    status.last_retrain = _last_json(lake, spec.name, "retrain.json")
-    status.last_gate = _last_gate(client, spec.name)
-    return status
 
 
-def _version_info(alias: str, version: Any) -> VersionInfo:
+def _version_info(alias: str, version: ModelVersion) -> VersionInfo:
     tags = version.tags or {}
     return VersionInfo(
         alias=alias,
         version=str(version.version),
-        trained_for=tags.get(f"{TAG}logical_date", ""),
-        gate=tags.get(f"{TAG}gate.decision", ""),
-        metric=tags.get(f"{TAG}gate.metric", ""),
-        value=tags.get(f"{TAG}gate.value", ""),
+        trained_for=tags.get(Tags.LOGICAL_DATE, ""),
+        gate=tags.get(gate_tag("decision"), ""),
+        metric=tags.get(gate_tag("metric"), ""),
+        value=tags.get(gate_tag("value"), ""),
         run_id=version.run_id or "",
     )
 
@@ -111,18 +110,18 @@ def _brief_record(record: dict[str, Any]) -> dict[str, Any]:
 
 def _newest(paths: list[str], leaf: str) -> tuple[date, str] | None:
     """The newest ``.../date=D/<leaf>`` among lake paths."""
-    dated = []
+    newest = []
     for path in paths:
-        match = _DATE_FOLDER.search(path)
-        if match and match.group(2) == leaf:
-            dated.append((date.fromisoformat(match.group(1)), path))
-    return max(dated) if dated else None
+        found = layout.dated(path)
+        if found is not None and found[1] == leaf:
+            newest.append((found[0], path))
+    return max(newest) if newest else None
 
 
 def _last_validation(lake: Lake, spec: ModelSpec) -> dict[str, Any] | None:
     """The newest validation of the model's batch (with its labels' one for that night)."""
     dataset = spec.source.dataset
-    newest = _newest(lake.list_paths(f"validation/{dataset}"), "result.json")
+    newest = _newest(lake.list_paths(f"{VALIDATION}/{dataset}"), layout.VALIDATION_RESULT)
     if newest is None:
         return None
     day, path = newest
@@ -135,8 +134,8 @@ def _last_validation(lake: Lake, spec: ModelSpec) -> dict[str, Any] | None:
         "rows": result.get("rows"),
         "rows_dropped": result.get("rows_dropped"),
         "failed_checks": failed,
-        "report": f"{report_folder(dataset, day)}/report.html",
-        "labels_dataset": labels_dataset(spec),
+        "report": layout.validation_report(dataset, day),
+        "labels_dataset": layout.labels_dataset(dataset),
     }
 
 
@@ -147,7 +146,7 @@ def _last_json(lake: Lake, model: str, leaf: str) -> dict[str, Any] | None:
     day, path = newest
     payload = lake.read_json(path)
     folder = path.rsplit("/", 1)[0]
-    report = f"{folder}/evidently.html"
+    report = f"{folder}/{layout.EVIDENTLY_HTML}"
     return {**_summary(payload), "date": day.isoformat(), "report": report, "path": path}
 
 
@@ -155,26 +154,20 @@ def _summary(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: payload[k] for k in SUMMARY_KEYS if k in payload}
 
 
-def _last_gate(client: Any, model: str) -> dict[str, Any] | None:
+def _last_gate(registry: Registry, model: str) -> dict[str, Any] | None:
     """The gate's verdict on the newest version training judged (versions registered by
     hand have no verdict and are passed over)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        versions = client.search_model_versions(f"name='{model}'")
-    except MlflowException:
-        return None
-    judged = [v for v in versions if (v.tags or {}).get(f"{TAG}gate.decision")]
+    judged = [v for v in registry.versions(model) if (v.tags or {}).get(gate_tag("decision"))]
     if not judged:
         return None
     newest = max(judged, key=lambda v: int(v.version))
     tags = newest.tags or {}
     return {
         "version": str(newest.version),
-        "decision": tags.get(f"{TAG}gate.decision", ""),
-        "metric": tags.get(f"{TAG}gate.metric", ""),
-        "value": tags.get(f"{TAG}gate.value", ""),
-        "champion_value": tags.get(f"{TAG}gate.champion_value", ""),
-        "reasons": tags.get(f"{TAG}gate.reasons", ""),
-        "trained_for": tags.get(f"{TAG}logical_date", ""),
+        "decision": tags.get(gate_tag("decision"), ""),
+        "metric": tags.get(gate_tag("metric"), ""),
+        "value": tags.get(gate_tag("value"), ""),
+        "champion_value": tags.get(gate_tag("champion_value"), ""),
+        "reasons": tags.get(gate_tag("reasons"), ""),
+        "trained_for": tags.get(Tags.LOGICAL_DATE, ""),
     }

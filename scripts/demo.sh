@@ -30,7 +30,7 @@ if ! running airflow; then
   airflow dags reserialize >>"$STATE/logs/prepare.log" 2>&1
   # GPU training pods queue on this pool (one slot per GPU); here it only has to exist.
   airflow pools set gpu "${MLOPS_GPU_SLOTS:-1}" "GPU training pods (one slot per GPU)" >>"$STATE/logs/prepare.log" 2>&1
-  for dag_id in $(python -c "from pipelines.spec import load_specs; print(' '.join(n + '__training' for n in load_specs('$ROOT/include/models')[0]))"); do
+  for dag_id in $(python -c "from pipelines.core.spec import load_specs; print(' '.join(n + '__training' for n in load_specs('$ROOT/include/models')[0]))"); do
     # Day D trains on the days before it: one run at a time (backfills otherwise run dates in parallel).
     airflow backfill create --dag-id "$dag_id" --from-date "$FROM" --to-date "${TO}T23:59:59" \
       --max-active-runs 1 --reprocess-behavior none >>"$STATE/logs/prepare.log" 2>&1 \

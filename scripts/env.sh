@@ -8,12 +8,17 @@ export PATH="$ROOT/.venv/bin:$PATH"   # airflow standalone starts its components
 
 export AIRFLOW_HOME="$STATE/airflow"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
-export AIRFLOW__CORE__PLUGINS_FOLDER="$ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True
 export AIRFLOW__CORE__PARALLELISM=4
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
+# The key that signs the UI's and the API's tokens: random, 64 bytes, kept in the state folder.
+if [ ! -s "$STATE/jwt_secret" ]; then
+  mkdir -p "$STATE"
+  (umask 077 && python3 -c "import secrets; print(secrets.token_hex(32))" > "$STATE/jwt_secret")
+fi
+export AIRFLOW__API_AUTH__JWT_SECRET="$(cat "$STATE/jwt_secret")"
 export AIRFLOW__API__PORT="$AIRFLOW_PORT"
 export AIRFLOW__API__BASE_URL="http://127.0.0.1:$AIRFLOW_PORT"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30

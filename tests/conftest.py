@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.environment import QUIET_ENV
+from pipelines.core.environment import QUIET_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
@@ -27,10 +28,11 @@ os.environ.update(
     {
         "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        # 64 bytes, as deployments should use: a short key signs tokens insecurely
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
         "AIRFLOW_VAR_MLOPS_LAKE_URI": str(_SESSION_DIR / "lake"),
         "AIRFLOW_VAR_MLOPS_MLFLOW_TRACKING_URI": f"sqlite:///{_SESSION_DIR / 'mlflow.db'}",
         "AIRFLOW_VAR_MLOPS_MLFLOW_ARTIFACT_ROOT": str(_SESSION_DIR / "mlartifacts"),
@@ -42,8 +44,8 @@ os.environ.update(
     }
 )
 os.environ.pop("MLOPS_MODELS_DIR", None)
-# dags/ and plugins/ as Airflow's processes import them; scripts/ for the stack helpers
-for folder in (DAGS, ROOT / "plugins", ROOT / "scripts"):
+# scripts/ for the stack helpers (the project's packages are installed)
+for folder in (ROOT / "scripts",):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
@@ -85,21 +87,21 @@ def airflow_db() -> Path:
 
 @pytest.fixture
 def flight_spec():
-    from pipelines.spec import load_spec
+    from pipelines.core.spec import load_spec
 
     return load_spec(MODELS / "flight_delay.yaml")
 
 
 @pytest.fixture
 def synthetic_spec():
-    from pipelines.spec import load_spec
+    from pipelines.core.spec import load_spec
 
     return load_spec(MODELS / "synthetic_demand.yaml")
 
 
 @pytest.fixture
 def lake(tmp_path: Path):
-    from pipelines.storage import Lake
+    from pipelines.core.storage import Lake
 
     return Lake(str(tmp_path / "lake"))
 
@@ -133,8 +135,8 @@ def free_port() -> int:
 
 def deliver(lake, spec, day):
     """Ingest night D and validate it (landing -> raw or quarantine), as the DAG would."""
-    from pipelines.ingest import ingest
-    from pipelines.validate import validate_day
+    from pipelines.sources.ingest import ingest
+    from pipelines.validation.run import validate_day
 
     ingest(lake, spec, day)
     return validate_day(lake, spec, day)
@@ -142,7 +144,7 @@ def deliver(lake, spec, day):
 
 def replay(lake, spec, days) -> None:
     """Ingest, validate and build features for each day, as the nightly DAG would."""
-    from pipelines.features import build_features
+    from pipelines.features.build import build_features
 
     for day in days:
         deliver(lake, spec, day)
@@ -153,7 +155,7 @@ def deploy_models(monkeypatch, folder: Path, spec_data: dict):
     """A models folder with this spec (and the flagship, which the example DAG file reads),
     its own lake and MLflow store, as the Airflow Variables of a deployment; returns
     (models folder, lake, tracking URI)."""
-    from pipelines.storage import Lake
+    from pipelines.core.storage import Lake
 
     models = folder / "models"
     models.mkdir()

@@ -6,7 +6,7 @@ Each source kind answers three questions for a date D:
 - ``feature_frame``: from the raw partitions of D, the entity key, timestamp and every
   column a spec may pick as a feature (joins happen here);
 - ``raw_schema``: the columns of the model's delivered dataset and what each must hold (the
-  schema part of the validation contract, pipelines/checks.py).
+  schema part of the validation contract, pipelines/validation/checks.py).
 Deliveries land in the lake's ``landing`` zone; validation moves them to ``raw`` (clean) or
 ``quarantine``. ``context_datasets`` are reference tables that ride along unchecked.
 """
@@ -14,16 +14,18 @@ Deliveries land in the lake's ``landing`` zone; validation moves them to ``raw``
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from pipelines.errors import PipelineError
-from pipelines.spec import ModelSpec
+from pipelines.core.errors import PipelineError
+from pipelines.core.spec import ModelSpec
 
 if TYPE_CHECKING:  # keep this module light: the spec validator imports the package
     import pandas as pd
 
-    from pipelines.checks import Family
-    from pipelines.storage import Lake
+    from pipelines.core.storage import Lake
+
+# What a delivered column must hold, independent of how it is stored.
+Family = Literal["key", "timestamp", "numeric", "categorical", "boolean", "label"]
 
 
 class Source(Protocol):
@@ -36,11 +38,6 @@ class Source(Protocol):
     def raw_schema(self, spec: ModelSpec) -> dict[str, Family]: ...
 
     context_datasets: tuple[str, ...]
-
-
-def labels_dataset(spec: ModelSpec) -> str:
-    """Lake dataset that holds the labels of ``spec``'s source (partitioned by event date)."""
-    return f"{spec.source.dataset}_labels"
 
 
 def spec_schema(spec: ModelSpec) -> dict[str, Family]:

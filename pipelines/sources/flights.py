@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.checks import Family
-from pipelines.errors import PartitionMissingError
-from pipelines.sources import labels_dataset
-from pipelines.spec import ModelSpec
-from pipelines.storage import Lake
+from pipelines.core.errors import PartitionMissingError
+from pipelines.core.layout import RAW, labels_dataset
+from pipelines.core.spec import ModelSpec
+from pipelines.core.storage import Lake
+from pipelines.sources import Family
 
 FIRST_DAY = date(2013, 1, 1)
 LAST_DAY = date(2013, 12, 31)
@@ -120,13 +120,14 @@ class FlightsSource:
         labelled_day = day - timedelta(days=spec.label.arrival_delay_days)
         if labelled_day >= FIRST_DAY:
             done = flights[flights["event_date"] == labelled_day]
-            tables[labels_dataset(spec)] = label_frame(done).sort_values("flight_id")
+            labels = labels_dataset(spec.source.dataset)
+            tables[labels] = label_frame(done).sort_values("flight_id")
         return {name: frame.reset_index(drop=True) for name, frame in tables.items()}
 
     def feature_frame(self, lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame:
-        flights = lake.read_partition("raw", spec.source.dataset, day)
-        weather = lake.read_partition("raw", "weather", day, ["origin", "hour", *WEATHER_COLUMNS])
-        planes = lake.read_partition("raw", "planes", day, ["tailnum", "year", "seats"])
+        flights = lake.read_partition(RAW, spec.source.dataset, day)
+        weather = lake.read_partition(RAW, "weather", day, ["origin", "hour", *WEATHER_COLUMNS])
+        planes = lake.read_partition(RAW, "planes", day, ["tailnum", "year", "seats"])
         planes = planes.rename(columns={"year": "plane_year"})
         frame = flights.merge(weather, on=["origin", "hour"], how="left", validate="many_to_one")
         frame = frame.merge(planes, on="tailnum", how="left", validate="many_to_one")

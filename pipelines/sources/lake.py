@@ -12,10 +12,10 @@ from datetime import date
 
 import pandas as pd
 
-from pipelines.checks import Family
-from pipelines.sources import spec_schema
-from pipelines.spec import ModelSpec
-from pipelines.storage import Lake
+from pipelines.core.layout import RAW
+from pipelines.core.spec import ModelSpec
+from pipelines.core.storage import Lake
+from pipelines.sources import Family, spec_schema
 
 
 class LakeSource:
@@ -27,7 +27,7 @@ class LakeSource:
         return {}
 
     def feature_frame(self, lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame:
-        return lake.read_partition("raw", spec.source.dataset, day)
+        return lake.read_partition(RAW, spec.source.dataset, day)
 
     def raw_schema(self, spec: ModelSpec) -> dict[str, Family]:
         return spec_schema(spec)

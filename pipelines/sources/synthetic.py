@@ -9,15 +9,16 @@ features delivered on night D - 1. Columns: ``entity_id`` (int64), ``event_time`
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 
 import numpy as np
 import pandas as pd
 
-from pipelines.checks import Family
-from pipelines.sources import labels_dataset
-from pipelines.spec import DriftEvent, ModelSpec, SyntheticOptions
-from pipelines.storage import Lake
+from pipelines.core.calendar import day_start
+from pipelines.core.layout import RAW, labels_dataset
+from pipelines.core.spec import DriftEvent, ModelSpec, SyntheticOptions
+from pipelines.core.storage import Lake
+from pipelines.sources import Family
 
 ROWS_PER_DAY_ID = 1_000_000_000  # entity ids: day ordinal * this + row number
 
@@ -42,8 +43,11 @@ def _columns_or_first(event: DriftEvent, default: list[str]) -> list[str]:
     return event.columns or default[:1]
 
 
-def generate_day(options: SyntheticOptions, task: str, day: date) -> pd.DataFrame:
-    """All rows of one day, label included, deterministic in (options, task, day)."""
+def generate_day(
+    options: SyntheticOptions, task: str, day: date, timezone: str = "UTC"
+) -> pd.DataFrame:
+    """All rows of one day (in ``timezone``), label included, deterministic in (options, task,
+    day)."""
     n = options.rows_per_day
     numeric, categorical = numeric_columns(options), categorical_columns(options)
     world = np.random.default_rng(options.seed)  # the fixed "true" relationship
@@ -65,7 +69,7 @@ def generate_day(options: SyntheticOptions, task: str, day: date) -> pd.DataFram
         signal += category_effects[j][codes[:, j]]
     signal += rng.normal(scale=options.noise, size=n)
 
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    start = day_start(day, timezone).astimezone(UTC)  # instants, stored in UTC
     seconds = np.sort(rng.integers(0, 86_400, size=n))
     frame = pd.DataFrame(
         {
@@ -118,16 +122,17 @@ class SyntheticSource:
     def deliver(self, spec: ModelSpec, day: date) -> dict[str, pd.DataFrame]:
         options = self._options(spec)
         label = label_column(spec.label.task)
-        today = generate_day(options, spec.label.task, day).drop(columns=label)
+        tz = spec.schedules.timezone
+        today = generate_day(options, spec.label.task, day, tz).drop(columns=label)
         labelled_day = day - timedelta(days=spec.label.arrival_delay_days)
-        done = generate_day(options, spec.label.task, labelled_day)
+        done = generate_day(options, spec.label.task, labelled_day, tz)
         return {
             spec.source.dataset: today,
-            labels_dataset(spec): done[[spec.entity_key, label]],
+            labels_dataset(spec.source.dataset): done[[spec.entity_key, label]],
         }
 
     def feature_frame(self, lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame:
-        return lake.read_partition("raw", spec.source.dataset, day)
+        return lake.read_partition(RAW, spec.source.dataset, day)
 
     def raw_schema(self, spec: ModelSpec) -> dict[str, Family]:
         options = self._options(spec)

@@ -2,7 +2,7 @@
 download), against the live stack of tests/browser/conftest.py: log in, open the models page,
 follow a task's MLflow button, submit the retrain form and watch the run train.
 
-Screenshots go to ``$MLOPS_SCREENSHOTS`` (default: the stack's folder); the README shows them.
+Screenshots go to ``$MLOPS_SCREENSHOTS`` (default: the stack's folder); docs/ui.md shows them.
 """
 
 from __future__ import annotations

@@ -54,8 +54,18 @@ class AirflowApi:
         except urllib.error.HTTPError as exc:
             raise AssertionError(f"{method} {path}: {exc.code} {exc.read().decode()}") from exc
 
-    def unpause(self, dag_id: str) -> None:
-        self.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    def unpause(self, dag_id: str, timeout: float = 120) -> None:
+        """Unpause a DAG once the dag-processor has parsed it (a healthy dag-processor may
+        not have reached the file yet)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+                return
+            except AssertionError as exc:
+                if " 404 " not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
 
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
         run = self.call(
@@ -124,7 +134,7 @@ class Live:
         return sorted(o["Key"] for o in found.get("Contents", []))
 
     def lake(self) -> Any:
-        from pipelines.storage import Lake
+        from pipelines.core.storage import Lake
 
         options = {
             "key": S3_KEY,
@@ -188,7 +198,7 @@ def live(tmp_path_factory) -> Iterator[Live]:
         stack.clean()
         stack.up()
         live = Live(stack, gate, AirflowApi(stack.airflow_url, "admin", PASSWORD), models)
-        from pipelines.spec import load_spec
+        from pipelines.core.spec import load_spec
 
         replay(live.lake(), load_spec(models / f"{MODEL}.yaml"), HISTORY)
         for kind in ("training", "promotion"):

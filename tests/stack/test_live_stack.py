@@ -170,7 +170,7 @@ def worker_running(live: Live, pid: int | None) -> str:
 @faults
 def test_two_rollbacks_at_once_one_wins_the_other_fails_closed(live: Live, trained: str):
     """Two people roll back to the same version at the same moment: exactly one transition."""
-    from pipelines.rollout import read_history
+    from pipelines.serving.history import read_history
 
     client = live.mlflow()
     source = client.get_model_version(MODEL, trained)

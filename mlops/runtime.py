@@ -1,0 +1,97 @@
+"""What every task body needs from its Airflow context: the partition date it processes, who
+is acting, how a step's errors map onto Airflow's meaning, and how facts reach the Asset event.
+
+Error mapping: missing input or too little data -> skipped with the reason; corrupt input, a
+bad spec or failed training -> failed without retry; anything else (an object store or MLflow
+down, a lost worker) -> retried by the task's retry policy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+from airflow.sdk import task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from mlops.params import DATE_PARAM
+from pipelines.core import errors
+from pipelines.core.calendar import local_date
+from pipelines.core.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+def step(**kwargs: Any) -> Any:
+    """``@task`` for a step that returns one small JSON dict: one XCom. TaskFlow would infer
+    ``multiple_outputs`` from the ``-> dict`` annotation and push one more XCom per key."""
+    return task(multiple_outputs=False, **kwargs)
+
+
+def partition_day(context: dict[str, Any], spec: ModelSpec) -> date:
+    """The partition a run processes: the Param if set, else the date in the triggering Asset
+    events (the newest), else the start of its data interval."""
+    chosen = (context.get("params") or {}).get(DATE_PARAM)
+    if chosen:
+        return date.fromisoformat(str(chosen))
+    events = context.get("triggering_asset_events") or {}
+    dates = [
+        str(event.extra["date"])
+        for asset_events in events.values()
+        for event in asset_events
+        if (event.extra or {}).get("date")
+    ]
+    if dates:
+        return date.fromisoformat(max(dates))
+    start = context.get("data_interval_start") or context.get("logical_date")
+    if start is None:
+        raise AirflowFailException(
+            f"{spec.name}: this run has no data interval; trigger it with a {DATE_PARAM} Param"
+        )
+    return local_date(start, spec.schedules.timezone)
+
+
+def partition_date_macro(spec: ModelSpec) -> Callable[[Any, Any, Any], str]:
+    """``partition_day`` as a template macro: ``{{ mlops_partition_date(params,
+    triggering_asset_events, data_interval_start) }}`` (the training pod's ``--date``)."""
+
+    def partition_date(params: Any, events: Any, start: Any) -> str:
+        context = {"params": params, "triggering_asset_events": events}
+        return partition_day({**context, "data_interval_start": start}, spec).isoformat()
+
+    return partition_date
+
+
+def run_actor(context: dict[str, Any]) -> str:
+    """The run as an actor in records and tags: ``airflow:<dag_id>/<run_id>``."""
+    return f"airflow:{context['dag'].dag_id}/{context['run_id']}"
+
+
+def decided_by(context: dict[str, Any], response: dict[str, Any] | None) -> str:
+    """Who decided: the approver, else the user who triggered the run."""
+    if response and response.get("responded_by_user"):
+        user = response["responded_by_user"]
+        return str(user.get("name") or user.get("id"))
+    run = context.get("dag_run")
+    return str(getattr(run, "triggering_user_name", None) or "airflow")
+
+
+@contextmanager
+def step_errors(spec: ModelSpec, step: str, day: date) -> Iterator[None]:
+    """Translate pipelines errors into skip / fail-fast / retry."""
+    where = f"{spec.name} {step} {day}"
+    try:
+        yield
+    except errors.SKIPS as exc:
+        log.warning("%s skipped: %s", where, exc)
+        raise AirflowSkipException(f"{where}: {exc}") from exc
+    except (errors.CorruptPartitionError, errors.SpecError, errors.TrainingError) as exc:
+        raise AirflowFailException(f"{where}: {exc}") from exc
+
+
+def emit(context: dict[str, Any], asset: Any, extra: dict[str, Any]) -> None:
+    """Attach facts to the Asset event this task emits."""
+    context["outlet_events"][asset].extra = extra

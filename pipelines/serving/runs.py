@@ -1,0 +1,162 @@
+"""One promotion run, one rollback, one scoring run: the state machine wired to lake and MLflow.
+
+Times are the run's logical time (``now``), so a replay of 2013 keeps a 2013 history; each
+record also carries the wall-clock time it was written. Each run builds one ``Registry``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
+
+from pipelines.core.errors import ConcurrentPromotionError, PromotionError
+from pipelines.core.layout import CHALLENGER, Tags
+from pipelines.core.registry import Registry
+from pipelines.core.spec import ModelSpec
+from pipelines.core.storage import Lake
+from pipelines.serving import history, policy, state
+from pipelines.serving.evidence import live_comparison
+from pipelines.serving.scoring import ScoreResult, score_day
+
+MANUAL_ACTIONS = ("advance", "abort")
+
+
+def _current(lake: Lake, registry: Registry, spec: ModelSpec, by: str) -> state.State:
+    """The current state, with the registry brought in line with the history first."""
+    history.reconcile(lake, registry, spec.name)
+    return history.current_state(lake, registry, spec.name, by, spec.schedules.timezone)
+
+
+def _waiting_challenger(registry: Registry, model: str) -> str | None:
+    """The version the ``challenger`` alias names, unless its rollout already ended."""
+    candidate = registry.alias_version(model, CHALLENGER)
+    if candidate is None or (candidate.tags or {}).get(Tags.ROLLOUT_ENDED):
+        return None  # a challenger alias left on a version already ruled out
+    return str(candidate.version)
+
+
+def promotion_run(
+    lake: Lake,
+    spec: ModelSpec,
+    tracking_uri: str,
+    now: datetime,
+    by: str,
+    approved: bool = False,
+    expected_seq: int | None = None,
+) -> dict[str, Any]:
+    """Decide and, unless a person must approve first, apply one step; returns the decision."""
+    registry = Registry(tracking_uri)
+    before = _current(lake, registry, spec, by)
+    if expected_seq is not None and before.seq != expected_seq:
+        raise ConcurrentPromotionError(
+            f"{spec.name}: the state changed while waiting for approval (history "
+            f"{expected_seq} -> {before.seq}); nothing was applied, the next run decides again"
+        )
+    evidence = live_comparison(lake, spec, before, now)
+    challenger = _waiting_challenger(registry, spec.name)
+    decision = policy.decide(spec.promotion, before, challenger, evidence, now, approved)
+    applied = policy.apply(spec.promotion, before, decision, now, by)
+    result = {**asdict(decision), "seq": before.seq, "applied": applied is not None}
+    if applied is not None:
+        after, record = applied
+        history.commit(lake, registry, before, record)
+        result.update(seq=after.seq, action=record.action, champion=after.champion)
+    else:
+        result["champion"] = before.champion
+    if decision.version:
+        why = f"{decision.action}: {decision.why}"[:5000]
+        registry.set_tags(spec.name, decision.version, {Tags.ROLLOUT_LAST: why})
+    return result
+
+
+def manual_run(
+    lake: Lake,
+    spec: ModelSpec,
+    tracking_uri: str,
+    action: str,
+    why: str,
+    now: datetime,
+    by: str,
+) -> dict[str, Any]:
+    """A person moves the rollout: ``advance`` one step now (or start it for the waiting
+    challenger), or ``abort`` it; recorded like any transition. Errors change nothing."""
+    if action not in MANUAL_ACTIONS:
+        raise PromotionError(f"{spec.name}: action {action!r}; choose one of {MANUAL_ACTIONS}")
+    if len(why.strip()) < 3:
+        raise PromotionError(f"{spec.name}: {action} by hand needs a reason (it is recorded)")
+    registry = Registry(tracking_uri)
+    before = _current(lake, registry, spec, by)
+    steps, why = spec.promotion.percent_steps, f"by hand: {why.strip()}"
+    if action == "abort":
+        after, record = state.abort(before, now, by, why)
+    elif before.rollout is not None:
+        after, record = state.advance(before, steps, now, by, why)
+    else:
+        candidate = _waiting_challenger(registry, spec.name)
+        if candidate is None:
+            raise PromotionError(f"{spec.name}: no rollout in progress and no challenger waiting")
+        after, record = state.start(before, candidate, steps, now, by, why)
+    history.commit(lake, registry, before, record)
+    return {
+        "model": spec.name,
+        "action": record.action,
+        "champion": after.champion,
+        "version": record.challenger or record.to_version or record.from_version,
+        "share": record.share,
+        "seq": after.seq,
+    }
+
+
+def rollback_run(
+    lake: Lake,
+    spec: ModelSpec,
+    tracking_uri: str,
+    target: str | None,
+    why: str,
+    now: datetime,
+    by: str,
+) -> dict[str, Any]:
+    """Make ``target`` (default ``previous``) champion again, recorded; errors change nothing."""
+    registry = Registry(tracking_uri)
+    if target:
+        history.require_version(registry, spec.name, target)
+    before = _current(lake, registry, spec, by)
+    after, record = state.rollback(before, target, now, by, why)
+    history.commit(lake, registry, before, record)
+    return {
+        "model": spec.name,
+        "champion": after.champion,
+        "previous": after.previous,
+        "seq": after.seq,
+        "from_version": record.from_version,
+    }
+
+
+def scoring_run(
+    lake: Lake,
+    spec: ModelSpec,
+    day: date,
+    tracking_uri: str,
+    moment: datetime,
+    by: str,
+    version: str | None = None,
+) -> ScoreResult:
+    """Score ``day`` with the versions serving at ``moment`` (from the history).
+
+    The nightly run sees the latest state; a backfill of a past date sees that date's. When
+    the latest state's challenger fails, its rollout is paused in the registry; a backfill
+    only reports the fallback in its result.
+    """
+    registry = Registry(tracking_uri)
+    latest = _current(lake, registry, spec, by)  # starts an empty history
+    served = state.state_at(history.read_history(lake, spec.name), spec.name, moment)
+    current = served.seq == latest.seq
+    result = score_day(lake, spec, day, registry, served, version)
+    if result.fallback and current and served.rollout and not served.rollout.paused:
+        _, record = state.pause(served, moment, by, result.fallback)
+        # A promotion run that moved first sees the fallback on the next scoring run.
+        with contextlib.suppress(ConcurrentPromotionError):
+            history.commit(lake, registry, served, record)
+    return result

@@ -1,0 +1,103 @@
+"""A trained version in the registry: found again by its date (idempotency), registered with
+all its tags in one call, and given the alias the gate decided, with the decision recorded as
+tags (``mlops.decision*``), so the registry alone says what happened and why.
+
+The first version that passes becomes ``champion`` (a "bootstrap"); later ones that pass
+become ``challenger`` for the promotion strategy to elevate; failures are tagged
+``rejected``. Applying a decision is idempotent: a re-run after a crash between "registered"
+and "alias moved" finishes the job without a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+from pipelines.core.layout import (
+    CHALLENGER,
+    CHAMPION,
+    TAG_VALUE_LIMIT,
+    Tags,
+    gate_tag,
+)
+from pipelines.core.registry import Registry
+from pipelines.core.spec import ModelSpec
+from pipelines.training.fit import Predictor
+from pipelines.training.gate import GateDecision
+from pipelines.training.pyfunc import predict_logged
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
+
+def find_registered(
+    registry: Registry, spec: ModelSpec, day: date, overrides: str = ""
+) -> ModelVersion | None:
+    """The version already registered for (model, date) with the same overrides, if any."""
+    found = [
+        v
+        for v in registry.versions(spec.name, **{Tags.LOGICAL_DATE: day.isoformat()})
+        if (v.tags or {}).get(Tags.OVERRIDES, "") == overrides
+    ]
+    return min(found, key=lambda v: int(v.version)) if found else None
+
+
+def champion_predictor(registry: Registry, spec: ModelSpec) -> Predictor | None:
+    """The current champion as a function of feature rows (None without a champion)."""
+    version = registry.alias_version(spec.name, CHAMPION)
+    if version is None:
+        return None
+    champion = registry.load_model(spec.name, str(version.version))
+    return lambda rows: predict_logged(champion, rows, spec)
+
+
+def gate_tags(decision: GateDecision) -> dict[str, str]:
+    """The gate's verdict as version tags (the full record is the run's gate.json)."""
+    reasons = json.dumps(decision.reasons)
+    tags = {
+        gate_tag("decision"): decision.decision,
+        gate_tag("metric"): decision.metric,
+        gate_tag("value"): f"{decision.challenger:.6f}",
+        gate_tag("holdout_rows"): str(decision.rows),
+        gate_tag("reasons"): reasons[:TAG_VALUE_LIMIT],
+    }
+    if decision.champion is not None:
+        tags[gate_tag("champion_value")] = f"{decision.champion:.6f}"
+        tags[gate_tag("ci")] = f"[{decision.ci_low:+.6f}, {decision.ci_high:+.6f}]"
+    return tags
+
+
+def apply_gate(
+    registry: Registry, model: str, version: str, passed: bool, reasons: list[str], actor: str
+) -> str:
+    """Move aliases for a gated version; returns the alias it now holds ('' if none)."""
+    if not passed:
+        record_decision(registry, model, version, "rejected", actor, "; ".join(reasons))
+        return ""
+    champion = registry.alias_version(model, CHAMPION)
+    if champion is None or str(champion.version) == str(version):
+        registry.set_alias(model, CHAMPION, version)
+        why = "first version to pass"
+        record_decision(registry, model, version, "bootstrap_champion", actor, why)
+        return CHAMPION
+    registry.set_alias(model, CHALLENGER, version)
+    why = f"passed the gate vs v{champion.version}"
+    record_decision(registry, model, version, "challenger", actor, why)
+    return CHALLENGER
+
+
+def record_decision(
+    registry: Registry, model: str, version: str, what: str, actor: str, why: str
+) -> None:
+    """What training decided about a version, by whom, when and why, as its tags."""
+    registry.set_tags(
+        model,
+        version,
+        {
+            Tags.DECISION: what,
+            Tags.DECISION_BY: actor,
+            Tags.DECISION_AT: datetime.now(UTC).isoformat(),
+            Tags.DECISION_WHY: why[:TAG_VALUE_LIMIT],
+        },
+    )
