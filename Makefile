@@ -20,7 +20,7 @@ $(STAMP): $(REQS)
 
 install: $(STAMP)  ## create .venv and install the locked environment
 
-demo: install  ## start Airflow + MLflow, replay 14 days of 2013, print a summary
+demo: install  ## start Airflow + MLflow, replay 14 nights of 2013 through the whole loop, print a summary
 	bash scripts/demo.sh
 
 down:  ## stop what `make demo` started

@@ -35,5 +35,6 @@ def predictions_asset(spec: ModelSpec) -> Asset:
 
 
 def retrain_asset(spec: ModelSpec) -> Asset:
-    """Retrain requests from the monitoring DAG (its extra says why); training runs on them."""
+    """Retrain requests from the monitoring DAG, one partition per monitored day (the extra
+    says why); the retraining DAG runs on them."""
     return Asset(name=f"retrain.{spec.name}", uri=f"x-mlops://monitoring/{spec.name}/retrain")

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Asset, CronDataIntervalTimetable
+from airflow.sdk import Asset, CronDataIntervalTimetable, PartitionedAssetTimetable
 
+from mlops import settings
 from mlops.notify import FailureNotifier
 from pipelines.core.calendar import day_start
 from pipelines.core.spec import ModelSpec
@@ -41,9 +42,12 @@ def model_dag_args(spec: ModelSpec, kind: str, **extra: Any) -> dict[str, Any]:
     """What each of a model's DAGs shares (all but the schedule): ``<model>__<kind>``, the
     spec's start date at midnight in its timezone, one run at a time, no catch-up (history is
     replayed on purpose, with ``airflow backfill create``)."""
+    end = settings.schedule_end(spec)
+    tz = spec.schedules.timezone
     return {
         "dag_id": f"{spec.name}__{kind}",
-        "start_date": day_start(spec.schedules.start_date, spec.schedules.timezone),
+        "start_date": day_start(spec.schedules.start_date, tz),
+        "end_date": day_start(end, tz) if end else None,
         "catchup": False,
         "max_active_runs": 1,
         "default_args": default_args(spec),
@@ -53,6 +57,10 @@ def model_dag_args(spec: ModelSpec, kind: str, **extra: Any) -> dict[str, Any]:
 
 
 def after_or_cron(spec: ModelSpec, after: Asset, cron: str | None) -> Any:
-    """Run on each event of ``after``, or on ``cron`` (spec's timezone) when the spec sets one."""
+    """One run per partition day of ``after`` (Airflow's partitioned Assets: events of the
+    same day that queue up before the run starts make one run, events of different days never
+    share one), or runs on ``cron`` (spec's timezone) when the spec sets one."""
     tz = spec.schedules.timezone
-    return CronDataIntervalTimetable(cron, timezone=tz) if cron else [after]
+    if cron:
+        return CronDataIntervalTimetable(cron, timezone=tz)
+    return PartitionedAssetTimetable(assets=after)

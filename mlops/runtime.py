@@ -8,6 +8,7 @@ down, a lost worker) -> retried by the task's retry policy.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,21 +21,32 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from mlops.params import DATE_PARAM
 from pipelines.core import errors
 from pipelines.core.calendar import local_date
+from pipelines.core.jsonsafe import json_safe
 from pipelines.core.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
 
-def step(**kwargs: Any) -> Any:
-    """``@task`` for a step that returns one small JSON dict: one XCom. TaskFlow would infer
+def step(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``@task`` for a step that returns one small JSON dict: one XCom, JSON-safe (NaN and
+    infinity become null: Airflow refuses them after the work is done). TaskFlow would infer
     ``multiple_outputs`` from the ``-> dict`` annotation and push one more XCom per key."""
-    return task(multiple_outputs=False, **kwargs)
+
+    def decorate(function: Callable[..., Any]) -> Any:
+        @functools.wraps(function)
+        def safe(*args: Any, **context: Any) -> Any:
+            return json_safe(function(*args, **context))
+
+        return task(multiple_outputs=False, **kwargs)(safe)
+
+    return decorate
 
 
 def partition_day(context: dict[str, Any], spec: ModelSpec) -> date:
-    """The partition a run processes: the Param if set, else the date in the triggering Asset
-    events (the newest), else the start of its data interval."""
-    chosen = (context.get("params") or {}).get(DATE_PARAM)
+    """The partition a run processes: the Param if set, else the run's partition key (a run
+    of a partitioned Asset schedule is for one day), else the date in the triggering Asset
+    events (the newest: a retrain request), else the start of its data interval."""
+    chosen = (context.get("params") or {}).get(DATE_PARAM) or context.get("partition_key")
     if chosen:
         return date.fromisoformat(str(chosen))
     events = context.get("triggering_asset_events") or {}
@@ -54,12 +66,12 @@ def partition_day(context: dict[str, Any], spec: ModelSpec) -> date:
     return local_date(start, spec.schedules.timezone)
 
 
-def partition_date_macro(spec: ModelSpec) -> Callable[[Any, Any, Any], str]:
+def partition_date_macro(spec: ModelSpec) -> Callable[[Any, Any, Any, Any], str]:
     """``partition_day`` as a template macro: ``{{ mlops_partition_date(params,
-    triggering_asset_events, data_interval_start) }}`` (the training pod's ``--date``)."""
+    partition_key, triggering_asset_events, data_interval_start) }}`` (the pod's ``--date``)."""
 
-    def partition_date(params: Any, events: Any, start: Any) -> str:
-        context = {"params": params, "triggering_asset_events": events}
+    def partition_date(params: Any, key: Any, events: Any, start: Any) -> str:
+        context = {"params": params, "partition_key": key, "triggering_asset_events": events}
         return partition_day({**context, "data_interval_start": start}, spec).isoformat()
 
     return partition_date
@@ -92,6 +104,12 @@ def step_errors(spec: ModelSpec, step: str, day: date) -> Iterator[None]:
         raise AirflowFailException(f"{where}: {exc}") from exc
 
 
-def emit(context: dict[str, Any], asset: Any, extra: dict[str, Any]) -> None:
-    """Attach facts to the Asset event this task emits."""
-    context["outlet_events"][asset].extra = extra
+def emit(
+    context: dict[str, Any], asset: Any, extra: dict[str, Any], days: list[str] | None = None
+) -> None:
+    """Attach facts (JSON-safe) to the Asset event this task emits, and the partition days it
+    is for: each day starts one run of a consumer scheduled on the Asset's partitions."""
+    event = context["outlet_events"][asset]
+    event.extra = json_safe(extra)
+    if days:
+        event.add_partitions(days)

@@ -4,6 +4,8 @@
 - Lake root: Airflow Variable ``mlops_lake_uri`` (env ``AIRFLOW_VAR_MLOPS_LAKE_URI``), a local
   folder by default or ``s3://bucket/prefix``; S3 credentials and endpoint come from the
   Airflow connection ``aws_default`` (Amazon provider).
+- Schedule end: ``$MLOPS_SCHEDULE_END`` (a date) ends every model's nightly schedule there,
+  for replays of history (``make demo``); else the spec's ``schedules.end_date``.
 - Execution: ``$MLOPS_EXECUTION=local`` runs every model's training in the worker, whatever
   its spec says (laptops, CI, ``airflow dags test``: the pod's local twin).
 - MLflow: Variable ``mlops_mlflow_tracking_uri``, else ``$MLFLOW_TRACKING_URI``; artifacts of new
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +31,15 @@ AWS_CONN_ID = "aws_default"
 
 def models_dir() -> Path:
     return Path(os.environ.get("MLOPS_MODELS_DIR", PROJECT_ROOT / "include" / "models"))
+
+
+def schedule_end(spec: ModelSpec) -> date | None:
+    """The last night the nightly schedule runs: the spec's ``schedules.end_date``, or
+    ``$MLOPS_SCHEDULE_END`` (YYYY-MM-DD) when earlier. A replay of history sets the variable so
+    that unpausing a DAG never starts a run for today's date."""
+    forced = os.environ.get("MLOPS_SCHEDULE_END", "")
+    ends = [spec.schedules.end_date, date.fromisoformat(forced) if forced else None]
+    return min((end for end in ends if end is not None), default=None)
 
 
 def execution_mode(spec: ModelSpec) -> str:

@@ -147,6 +147,7 @@ def _features(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str
 def _train(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
     """Train; a pod also gets the retrain form's overrides and reason through the env."""
     from pipelines.core.spec import with_training_overrides
+    from pipelines.serving.history import backfill_of
     from pipelines.training.context import RunContext, overrides_key, run_type_name
     from pipelines.training.train import train
 
@@ -167,17 +168,21 @@ def _train(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, A
         reason=os.environ.get("MLOPS_RUN_REASON", ""),
     )
     artifacts = os.environ.get("MLOPS_ARTIFACT_ROOT")
-    return train(lake, spec, args.date, _tracking(), context, artifact_root=artifacts).to_dict()
+    backfill = backfill_of(lake, spec.name, args.date, spec.schedules.timezone)
+    result = train(lake, spec, args.date, _tracking(), context, artifacts, backfill)
+    return result.to_dict()
 
 
 def _monitor(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
     """Drift, live performance, the Evidently report and the guarded retrain decision."""
     from pipelines.monitoring import runs
+    from pipelines.serving.history import frontier
 
     tracking, artifacts = _tracking(), os.environ.get("MLOPS_ARTIFACT_ROOT")
     result, run_id = runs.check(lake, spec, args.date, tracking, artifacts)
     files, _ = runs.report(lake, spec, args.date, tracking, result.version, artifacts)
-    decision = runs.decide(lake, spec, args.date, tracking, result.triggers, artifacts)
+    newest = frontier(lake, spec.name)
+    decision = runs.decide(lake, spec, args.date, tracking, result.triggers, artifacts, newest)
     return {
         **result.summary(),
         "report": files.html,
@@ -241,7 +246,9 @@ def _init_model(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _emit(payload: dict[str, Any], output: Path | None) -> None:
-    text = json.dumps(payload, default=str)
+    from pipelines.core.jsonsafe import json_safe
+
+    text = json.dumps(json_safe(payload), default=str, allow_nan=False)
     sys.stdout.write(text + "\n")
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

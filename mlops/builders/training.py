@@ -1,16 +1,20 @@
-"""``<model>__training``: ingest -> validate -> features -> train, on the spec's cron and on
-retrain requests from the monitoring DAG (the ``retrain.<model>`` Asset; such a run processes
-the date in the request, so validation still comes first).
+"""``<model>__training``: ingest -> validate -> features -> train, on the spec's cron; and
+``<model>__retraining``: request -> train, once per day that monitoring asks to retrain on
+(the ``retrain.<model>`` Asset; its events carry the monitored day as their partition, and
+Airflow starts only partition-aware DAGs on such events).
 
 With ``execution: kubernetes`` the train task is a pod (``mlops/tasks/pod.py``) followed by
 ``train_result``, which checks the JSON the pod returned and emits the model Asset event.
-Each run covers one day (its data interval): the run with logical date D processes the
-partition of D after D is over, so backfills replay dates exactly.
+Each nightly run covers one day (its data interval): the run with logical date D processes
+the partition of D after D is over, so backfills replay dates exactly.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, AssetOrTimeSchedule, CronDataIntervalTimetable
+from typing import Any
+
+from airflow.sdk import DAG, CronDataIntervalTimetable
+from airflow.sdk.definitions.timetables.assets import PartitionedAssetTimetable
 
 from mlops import settings
 from mlops.assets import retrain_asset
@@ -22,6 +26,7 @@ from mlops.tasks.pod import train_pod
 from mlops.tasks.training import (
     features_task,
     ingest_task,
+    retrain_request_task,
     train_result_task,
     train_task,
     validate_task,
@@ -33,10 +38,7 @@ def training_dag(spec: ModelSpec) -> DAG:
     """The spec's training DAG (one run at a time: day D trains on the days before it)."""
     schedules = spec.schedules
     with DAG(
-        schedule=AssetOrTimeSchedule(
-            timetable=CronDataIntervalTimetable(schedules.training, timezone=schedules.timezone),
-            assets=[retrain_asset(spec)],
-        ),
+        schedule=CronDataIntervalTimetable(schedules.training, timezone=schedules.timezone),
         **model_dag_args(
             spec,
             "training",
@@ -48,15 +50,36 @@ def training_dag(spec: ModelSpec) -> DAG:
     ) as dag:
         validated = validate_task(spec)(ingest_task(spec)())
         with_links(validated, VALIDATION_REPORT, model=spec.name)
-        built = features_task(spec)(validated)
-        if settings.execution_mode(spec) == "kubernetes":
-            pod = train_pod(spec)
-            built >> pod
-            trained = train_result_task(spec)(pod.output)
-        else:
-            trained = train_task(spec)(built)
-        with_links(trained, MLFLOW_RUN, MODEL_VERSION, model=spec.name)
+        _train(spec, features_task(spec)(validated))
     return dag
+
+
+def retraining_dag(spec: ModelSpec) -> DAG:
+    """The spec's retraining DAG: one run per day monitoring asks to retrain on."""
+    with DAG(
+        schedule=PartitionedAssetTimetable(assets=retrain_asset(spec)),
+        **model_dag_args(
+            spec,
+            "retraining",
+            description=f"Retraining of {spec.name} on monitoring's request",
+            doc_md=_doc(spec),
+            params=training_params(),
+            user_defined_macros={"mlops_partition_date": partition_date_macro(spec)},
+        ),
+    ) as dag:
+        _train(spec, retrain_request_task(spec)())
+    return dag
+
+
+def _train(spec: ModelSpec, upstream: Any) -> None:
+    """Train after ``upstream`` (whose result names the day): in process, or as a pod."""
+    if settings.execution_mode(spec) == "kubernetes":
+        pod = train_pod(spec)
+        upstream >> pod
+        trained = train_result_task(spec)(pod.output)
+    else:
+        trained = train_task(spec)(upstream)
+    with_links(trained, MLFLOW_RUN, MODEL_VERSION, model=spec.name)
 
 
 def _doc(spec: ModelSpec) -> str:

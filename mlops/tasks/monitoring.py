@@ -59,10 +59,14 @@ def report_task(spec: ModelSpec) -> Any:
     @step(task_id="report")
     def report(checked: dict[str, Any]) -> dict[str, Any]:
         from pipelines.monitoring import runs
+        from pipelines.monitoring.evidently_report import report_skipped
 
-        day = date.fromisoformat(checked["date"])
+        day, lake = date.fromisoformat(checked["date"]), settings.open_lake()
+        skipped = report_skipped(lake, spec, day, bool(checked.get("drifted")))
+        if skipped:
+            raise AirflowSkipException(skipped)
         files, _ = runs.report(
-            settings.open_lake(),
+            lake,
             spec,
             day,
             settings.tracking_uri(),
@@ -83,27 +87,33 @@ def report_task(spec: ModelSpec) -> Any:
 
 def request_retrain_task(spec: ModelSpec) -> Any:
     """The guarded retrain decision; a request is an event of the ``retrain.<model>`` Asset
-    whose extra says why. No request: the task skips with the reason."""
+    for the day's partition (the retraining DAG runs once per requested day) whose extra says
+    why. No request: the task skips with the reason."""
     retrain = retrain_asset(spec)
 
     @step(task_id="request_retrain", outlets=[retrain])
     def request_retrain(checked: dict[str, Any], **context: Any) -> dict[str, Any]:
         from pipelines.monitoring import runs
+        from pipelines.serving.history import frontier
 
-        day = date.fromisoformat(checked["date"])
+        day, lake = date.fromisoformat(checked["date"]), settings.open_lake()
         decision = runs.decide(
-            settings.open_lake(),
+            lake,
             spec,
             day,
             settings.tracking_uri(),
             checked["triggers"],
             settings.artifact_root(),
+            frontier(lake, spec.name),
         )
         log.info("%s %s: %s; facts %s", spec.name, day, decision.why, decision.facts)
+        if decision.repeated:  # a day asks for a retrain once, however often it is monitored
+            raise AirflowSkipException(f"{day} was decided before: {decision.why}")
         if not decision.retrain:
             raise AirflowSkipException(decision.why)
         extra = {k: checked[k] for k in REQUEST_FACTS}
-        emit(context, retrain, {"date": checked["date"], "why": decision.triggers, **extra})
+        facts = {"date": checked["date"], "why": decision.triggers, **extra}
+        emit(context, retrain, facts, [checked["date"]])
         metrics.retrain_requested(spec.name)
         return decision.to_dict()
 

@@ -28,11 +28,14 @@ from pipelines.core.environment import QUIET_ENV
 from pipelines.core.spec import ModelSpec
 
 XCOM_RESULT_PATH = "/airflow/xcom/return.json"
-# The partition of the run, picked by ``mlops.runtime.partition_day`` (the Param, else the date of a
-# triggering retrain request, else the data interval's start) through the training DAG's
-# ``partition_date`` macro. Not an XCom pull, so ``airflow tasks render`` can show it without
+# The partition of the run, picked by ``mlops.runtime.partition_day`` (the Param, else the run's
+# partition key: a retrain request's day, else the data interval's start) through the
+# ``mlops_partition_date`` macro. Not an XCom pull, so ``airflow tasks render`` can show it without
 # running upstream tasks.
-TRAINING_DATE = "{{ mlops_partition_date(params, triggering_asset_events, data_interval_start) }}"
+TRAINING_DATE = (
+    "{{ mlops_partition_date(params, partition_key, triggering_asset_events, "
+    "data_interval_start) }}"
+)
 
 # Deployment settings, rendered at run time (never read at parse time).
 SETTINGS_ENV = {

@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops import metrics, notify, settings
 from mlops.assets import predictions_asset
@@ -51,8 +51,15 @@ def score_task(spec: ModelSpec) -> Any:
         log.info("scored %s on %s: %s", spec.name, day, payload)
         if result.fallback:
             log.warning("challenger out of service: %s", result.fallback)
+        if result.caught_up:
+            log.info(
+                "%s: first champion v%s also scored %s",
+                spec.name,
+                result.champion,
+                result.caught_up,
+            )
         extra = {k: payload[k] for k in SCORED_FACTS}
-        emit(context, predictions, {**extra, "date": payload["day"]})
+        emit(context, predictions, {**extra, "date": payload["day"]}, result.days)
         metrics.scored(spec.name, payload["rows"])
         return payload
 
@@ -79,7 +86,10 @@ def run_promotion(context: dict[str, Any], spec: ModelSpec, **kwargs: Any) -> di
         )
     except PromotionError as exc:  # a concurrent run moved first, or a broken invariant
         raise AirflowFailException(f"{spec.name}: {exc}") from exc
-    log.info("%s promotion at %s: %s", spec.name, now, result)
+    if result.get("repeated"):
+        log.info("%s: already decided on %s: %s", spec.name, result.get("day"), result)
+    else:
+        log.info("%s promotion at %s: %s", spec.name, now, result)
     promotion_applied(spec.name, result)
     return {**result, "at": now.isoformat()}
 
@@ -107,10 +117,15 @@ def decide_task(spec: ModelSpec) -> Any:
 
     @step(task_id="decide")
     def decide(**context: Any) -> dict[str, Any]:
+        from pipelines.serving.runs import BEHIND
+
         params = context.get("params") or {}
-        if params.get("action", "decide") == "decide":
-            return run_promotion(context, spec)
-        return run_manual(context, spec, params)
+        if params.get("action", "decide") != "decide":
+            return run_manual(context, spec, params)
+        result = run_promotion(context, spec)
+        if result["action"] == BEHIND:  # a backfilled day: nothing to decide, nothing moved
+            raise AirflowSkipException(f"{spec.name}: {result['why']}")
+        return result
 
     return decide
 

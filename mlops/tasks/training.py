@@ -1,5 +1,6 @@
-"""The training DAG's tasks: ingest -> validate -> features -> train (or a training pod and
-``train_result``), and the policy that decides whether a run trains at all.
+"""The training DAGs' tasks: ingest -> validate -> features -> train (or a training pod and
+``train_result``), the retraining DAG's ``request``, and the policy that decides whether a
+nightly run trains at all.
 
 Steps are imported inside the task bodies (see ``mlops/tasks/__init__.py``).
 """
@@ -28,8 +29,9 @@ TRAINING_FACTS = ("day", "version", "metric", "value", "gate", "alias")
 
 def trains_on_request_only(spec: ModelSpec) -> Callable[[dict[str, Any]], None]:
     """The train task's pre-execute hook: a nightly run of a model with
-    ``retraining.nightly: false`` skips once a champion exists (it trains on monitoring's
-    request, a manual run, or to get its first champion). Decided before a pod is started."""
+    ``retraining.nightly: false`` skips once a champion exists (it trains in the retraining
+    DAG on monitoring's request, on a manual run, or to get its first champion). Decided
+    before a pod is started."""
 
     def skip_unless_requested(context: dict[str, Any]) -> None:
         if spec.retraining.nightly or run_type_name(context["dag_run"].run_type) not in NIGHTLY:
@@ -123,10 +125,36 @@ def features_task(spec: ModelSpec) -> Any:
             "features %s: %s rows at %s", spec.name, result.partition.rows, result.partition.uri
         )
         payload = result.to_dict()
-        emit(context, asset, {"date": payload["date"], "rows": payload["rows"]})
+        emit(context, asset, {"date": payload["date"], "rows": payload["rows"]}, [payload["date"]])
         return payload
 
     return features
+
+
+def retrain_request_task(spec: ModelSpec) -> Any:
+    """The retraining DAG's first step: the day monitoring asked to retrain on (the run's
+    partition) and why; skips when that day's features are missing (nothing to train on)."""
+
+    @step(task_id="request")
+    def request(**context: Any) -> dict[str, Any]:
+        from pipelines.core.layout import FEATURES
+
+        day = partition_day(context, spec)
+        why = [
+            str(reason)
+            for asset_events in (context.get("triggering_asset_events") or {}).values()
+            for event in asset_events
+            for reason in (event.extra or {}).get("why", [])
+        ]
+        if not settings.open_lake().exists(FEATURES, spec.name, day):
+            raise AirflowSkipException(
+                f"{spec.name} {day}: no features partition to retrain on; run the training "
+                f"DAG for {day} first"
+            )
+        log.info("%s: retrain on %s requested: %s", spec.name, day, "; ".join(why) or "-")
+        return {"date": day.isoformat(), "why": why}
+
+    return request
 
 
 def train_task(spec: ModelSpec) -> Any:
@@ -135,9 +163,14 @@ def train_task(spec: ModelSpec) -> Any:
 
     @step(task_id="train", outlets=[asset], pre_execute=trains_on_request_only(spec))
     def train(built: dict[str, Any], **context: Any) -> dict[str, Any]:
+        from pipelines.serving.history import backfill_of
         from pipelines.training.train import train as run_train
 
         day = date.fromisoformat(built["date"])
+        lake = settings.open_lake()
+        backfill = backfill_of(lake, spec.name, day, spec.schedules.timezone)
+        if backfill is not None:
+            log.info("%s %s is behind the frontier %s: a backfill", spec.name, day, backfill)
         ti, params = context["ti"], context.get("params") or {}
         overrides = params.get("overrides") or {}
         run_context = RunContext(
@@ -150,12 +183,13 @@ def train_task(spec: ModelSpec) -> Any:
         )
         with step_errors(spec, "train", day):
             result = run_train(
-                settings.open_lake(),
+                lake,
                 with_training_overrides(spec, overrides),
                 day,
                 settings.tracking_uri(),
                 run_context,
                 artifact_root=settings.artifact_root(),
+                backfill=backfill,
             )
         # The same JSON the CLI writes (a pod's /airflow/xcom/return.json).
         return publish_training(context, asset, spec, {"status": "done", **result.to_dict()})

@@ -9,7 +9,16 @@ records, and the partition a run processes.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def is_timezone(name: str) -> bool:
+    """Whether ``name`` is an IANA timezone this machine knows (``UTC``, ``Europe/Paris``)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def day_start(day: date, timezone: str) -> datetime:

@@ -26,6 +26,7 @@ LANDING = "landing"  # as delivered; nothing but validation reads it
 RAW = "raw"  # validated: the clean lake
 QUARANTINE = "quarantine"  # blocked batches and dropped rows, with their reasons
 DISCARDED = "discarded"  # what a person discarded after review
+SUPERSEDED = "superseded"  # clean data a later, different delivery of the same date replaced
 FEATURES = "features"
 PREDICTIONS = "predictions"
 VALIDATION = "validation"  # verdicts and reports per (dataset, date)
@@ -99,6 +100,11 @@ def discarded_folder(dataset: str, day: date) -> str:
     return date_folder(DISCARDED, dataset, day)
 
 
+def superseded_file(dataset: str, day: date, sha256: str) -> str:
+    """Where the clean partition of an earlier delivery (hash ``sha256``) is kept."""
+    return f"{date_folder(SUPERSEDED, dataset, day)}/{sha256[:16]}.parquet"
+
+
 # --------------------------------------------------------------------------- monitoring
 DRIFT_RESULT = "drift.json"
 RETRAIN_DECISION = "retrain.json"
@@ -131,8 +137,22 @@ def history_record(model: str, seq: int) -> str:
     return f"{history_folder(model)}/{seq:08d}.json"
 
 
+PROMOTION_DECISION = "decision.json"
+
+
+def decisions_of(model: str) -> str:
+    """The folder of a model's nightly promotion decisions, one ``date=D`` folder each."""
+    return f"{PROMOTIONS}/{model}/decisions"
+
+
+def promotion_decision(model: str, day: date) -> str:
+    """The promotion decision made for partition day D (whatever it was: hold, start...)."""
+    return f"{decisions_of(model)}/{DATE_KEY}{day.isoformat()}/{PROMOTION_DECISION}"
+
+
 # ----------------------------------------------------------------------------- registry
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+CATCH_UP = "catch_up"  # predictions of a day scored late, with the model's first champion
 ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
 TAG_PREFIX = "mlops."
 TAG_VALUE_LIMIT = 5000  # MLflow's limit on a tag value

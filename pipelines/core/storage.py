@@ -33,6 +33,7 @@ from pipelines.core.errors import (
     PartitionMissingError,
     StorageUnavailableError,
 )
+from pipelines.core.jsonsafe import json_safe
 from pipelines.core.layout import PART_FILE, dated, partition_file
 
 # Bounded network behaviour for S3: every call has a timeout and a retry budget.
@@ -260,8 +261,10 @@ class Lake:
             release_arrow_memory()
 
     def write_json(self, payload: Any, path_in_lake: str) -> str:
-        """Write a small JSON document (reports, manifests) atomically; returns its URI."""
-        data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
+        """Write a small JSON document (reports, manifests) atomically; returns its URI. NaN
+        and infinity are written as null (JSON has neither)."""
+        safe = json_safe(payload)
+        data = json.dumps(safe, indent=2, sort_keys=True, default=str, allow_nan=False).encode()
         return self.write_bytes(data, path_in_lake)
 
     def write_bytes(self, data: bytes, path_in_lake: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -32,6 +32,31 @@ class ReportFiles:
     json: str
     rows: int
     drifted_share: float
+
+
+def report_skipped(lake: Lake, spec: ModelSpec, day: date, drifted: bool) -> str:
+    """Why the spec's ``drift.report`` policy makes no report for ``day`` ('' to make one):
+    ``on_drift`` reports drifted days; ``weekly`` the first day of a drift and otherwise one
+    day in seven."""
+    policy = spec.drift.report
+    if policy == "always" or (drifted and policy == "on_drift"):
+        return ""
+    if policy == "on_drift":
+        return f"{day}: no drift, and drift.report is on_drift"
+    if drifted and not _drifted_on(lake, spec, day - timedelta(days=1)):
+        return ""  # a drift starts: the day people will want to read
+    week = [day - timedelta(days=back) for back in range(1, 7)]
+    recent = [d for d in week if lake.exists_path(layout.evidently_report(spec.name, d))]
+    if not recent:
+        return ""
+    state = "the drift goes on" if drifted else "no drift"
+    return f"{day}: {state}, and the weekly report was made on {max(recent)}"
+
+
+def _drifted_on(lake: Lake, spec: ModelSpec, day: date) -> bool:
+    """Whether the check of ``day`` saw drift (False when the day was not checked)."""
+    path = layout.drift_result(spec.name, day)
+    return lake.exists_path(path) and bool(lake.read_json(path).get("drifted"))
 
 
 def day_sample(lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame:

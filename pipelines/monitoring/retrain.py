@@ -10,7 +10,7 @@ whether or not it asks; the requests of earlier days are read back from there.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ class RetrainFacts:
     last_requested: date | None  # newest earlier day that requested a retrain
     requests_last_week: int  # requests in the 7 days before the monitored day
     new_labelled_rows: int  # labelled rows after the newest version's training window
+    frontier: date | None = None  # the newest day with a promotion decision (None: none yet)
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,15 @@ class RetrainDecision:
     triggers: list[str]
     held_by: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    repeated: bool = False  # the day was decided before: this is that decision, not a new one
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "day": self.day.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RetrainDecision:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "day": date.fromisoformat(known["day"])})
 
     @property
     def why(self) -> str:
@@ -59,6 +66,8 @@ def decide(
 ) -> RetrainDecision:
     """Pure: a retrain when something triggers and no guardrail holds it back."""
     held = []
+    if triggers and facts.frontier is not None and day < facts.frontier:
+        held.append(f"{day} is behind the frontier {facts.frontier}: a past day asks no retrain")
     if triggers:
         since = [d for d in (facts.last_trained, facts.last_requested) if d is not None]
         if since:
@@ -88,7 +97,9 @@ def decide(
     )
 
 
-def gather_facts(lake: Lake, registry: Registry, spec: ModelSpec, day: date) -> RetrainFacts:
+def gather_facts(
+    lake: Lake, registry: Registry, spec: ModelSpec, day: date, frontier: date | None = None
+) -> RetrainFacts:
     """Registry and lake facts as of ``day`` (versions and requests after it are ignored)."""
     trained = [
         (date.fromisoformat(v.tags[Tags.LOGICAL_DATE]), v.tags.get(Tags.TRAIN_DAYS, ""))
@@ -109,6 +120,7 @@ def gather_facts(lake: Lake, registry: Registry, spec: ModelSpec, day: date) -> 
         last_requested=max(requested) if requested else None,
         requests_last_week=len(requested),
         new_labelled_rows=_labelled_rows_after(lake, spec, window_end, day),
+        frontier=frontier,
     )
 
 
@@ -132,11 +144,23 @@ def _labelled_rows_after(lake: Lake, spec: ModelSpec, after: date | None, day: d
 
 
 def retrain_decision(
-    lake: Lake, spec: ModelSpec, day: date, registry: Registry, triggers: list[str]
+    lake: Lake,
+    spec: ModelSpec,
+    day: date,
+    registry: Registry,
+    triggers: list[str],
+    frontier: date | None = None,
 ) -> RetrainDecision:
-    """Decide for the monitored day, save the decision, and log it."""
-    facts = gather_facts(lake, registry, spec, day)
+    """Decide for the monitored day, save the decision, and log it. A day is decided once: a
+    second run for it (the day's data published again by the retrain it asked for) returns
+    the first decision, so a request is neither repeated nor overwritten by a later "held"."""
+    path = layout.retrain_decision(spec.name, day)
+    if lake.exists_path(path):
+        stored = RetrainDecision.from_dict(lake.read_json(path))
+        log.info("%s %s: decided before: %s", spec.name, day, stored.why)
+        return replace(stored, repeated=True)
+    facts = gather_facts(lake, registry, spec, day, frontier)
     decision = decide(spec.retraining, spec.name, day, triggers, facts)
-    lake.write_json(decision.to_dict(), layout.retrain_decision(spec.name, day))
+    lake.write_json(decision.to_dict(), path)
     log.info("%s %s: %s (facts: %s)", spec.name, day, decision.why, decision.facts)
     return decision

@@ -106,10 +106,12 @@ def decide(
     tracking_uri: str,
     triggers: list[str],
     artifact_root: str | None = None,
+    frontier: date | None = None,
 ) -> RetrainDecision:
-    """The guarded retrain decision, saved to the lake and the run."""
+    """The guarded retrain decision, saved to the lake and the run (``frontier``: the newest
+    day with a promotion decision; a day behind it asks no retrain)."""
     registry = Registry(tracking_uri)
-    decision = retrain_decision(lake, spec, day, registry, triggers)
+    decision = retrain_decision(lake, spec, day, registry, triggers, frontier)
     run_id = monitoring_run(registry, spec, day, artifact_root)
     registry.client.log_dict(run_id, decision.to_dict(), Artifacts.RETRAIN)
     registry.client.set_tag(run_id, Tags.RETRAIN, decision.why[:TAG_VALUE_LIMIT])

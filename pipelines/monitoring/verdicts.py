@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipelines.core.jsonsafe import json_safe
 from pipelines.core.spec import DriftTestSpec
 from pipelines.monitoring import statistics as drift
 
@@ -66,28 +67,43 @@ class MonitorResult:
     def drifted_columns(self) -> list[str]:
         return [c.column for c in self.columns if c.drifted]
 
+    @property
+    def drifted(self) -> bool:
+        """Anything moved: a drifted column, a drifted prediction, or a decayed version."""
+        return bool(
+            self.drifted_columns
+            or any(p.drifted for p in self.prediction)
+            or any(p.decayed for p in self.performance)
+        )
+
     def to_dict(self) -> dict[str, Any]:
         payload = asdict(self)
         payload["day"] = self.day.isoformat()
         payload["labels_day"] = self.labels_day.isoformat() if self.labels_day else None
         payload["drifted_columns"] = self.drifted_columns
-        return payload
+        payload["drifted"] = self.drifted
+        return dict(json_safe(payload))  # a score with nothing to compare is NaN: null
 
     def summary(self) -> dict[str, Any]:
         """The small JSON for XCom and Asset events."""
-        return {
-            "model": self.model,
-            "date": self.day.isoformat(),
-            "version": self.version,
-            "rows": self.rows,
-            "drifted_share": round(self.drifted_share, 4),
-            "drifted_columns": self.drifted_columns,
-            "prediction_drift": {p.column: round(p.score, 4) for p in self.prediction if p.drifted},
-            "labels": self.labels,
-            "decayed": [p.version for p in self.performance if p.decayed],
-            "triggers": self.triggers,
-            "uri": self.uri,
-        }
+        return json_safe(
+            {
+                "model": self.model,
+                "date": self.day.isoformat(),
+                "version": self.version,
+                "rows": self.rows,
+                "drifted_share": round(self.drifted_share, 4),
+                "drifted_columns": self.drifted_columns,
+                "drifted": self.drifted,
+                "prediction_drift": {
+                    p.column: round(p.score, 4) for p in self.prediction if p.drifted
+                },
+                "labels": self.labels,
+                "decayed": [p.version for p in self.performance if p.decayed],
+                "triggers": self.triggers,
+                "uri": self.uri,
+            }
+        )
 
 
 def today(

@@ -9,13 +9,19 @@ challenger and an ``mlops.promotion.<seq>`` audit tag on every version concerned
 between the two is finished by the next run (``reconcile``), so the registry always ends up
 saying what the history says. Use the rollback DAG, not the MLflow UI, to move aliases: an
 alias moved by hand is put back to the history's state by the next promotion run.
+
+Beside the transitions, every nightly promotion decision (a hold or an idle night included)
+is kept per partition day under ``promotions/<model>/decisions/date=D/``. The newest such
+day is the model's **frontier**: runs for a date behind it are backfills, which judge
+against what served then and never move the present (``Backfill``).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from pipelines.core import layout
 from pipelines.core.calendar import day_end
@@ -24,6 +30,7 @@ from pipelines.core.layout import CHALLENGER, CHAMPION, PREVIOUS, Tags, rollout_
 from pipelines.core.registry import Registry
 from pipelines.core.storage import Lake
 from pipelines.serving.state import Record, State, bootstrap, state_after, state_at
+from pipelines.training.context import Backfill
 
 
 def read_history(lake: Lake, model: str) -> list[Record]:
@@ -36,6 +43,48 @@ def read_history(lake: Lake, model: str) -> list[Record]:
 def champion_at(lake: Lake, model: str, moment: datetime) -> str | None:
     """Which version was champion at ``moment`` (None before the first one)."""
     return state_at(read_history(lake, model), model, moment).champion
+
+
+def frontier(lake: Lake, model: str) -> date | None:
+    """The newest partition day with a promotion decision recorded (None before the first)."""
+    days = [
+        found[0] for p in lake.list_paths(layout.decisions_of(model)) if (found := layout.dated(p))
+    ]
+    return max(days, default=None)
+
+
+def decision_on(lake: Lake, model: str, day: date) -> dict[str, Any] | None:
+    """The promotion decision recorded for ``day``, if one was made."""
+    path = layout.promotion_decision(model, day)
+    return dict(lake.read_json(path)) if lake.exists_path(path) else None
+
+
+def record_decision(lake: Lake, model: str, day: date, decision: dict[str, Any]) -> str:
+    """Keep the night's decision (idempotent: a re-run of the same night overwrites it)."""
+    return lake.write_json(
+        {**decision, "day": day.isoformat()}, layout.promotion_decision(model, day)
+    )
+
+
+def backfill_of(lake: Lake, model: str, day: date, timezone: str) -> Backfill | None:
+    """How a run for ``day`` must behave: None at or past the frontier (it moves the model
+    forward), else the frontier and the champion that served at the end of ``day``."""
+    newest = frontier(lake, model)
+    if newest is None or day >= newest:
+        return None
+    served = state_at(read_history(lake, model), model, day_end(day, timezone)).champion
+    return Backfill(frontier=newest, champion=served)
+
+
+def people_time(lake: Lake, model: str, now: datetime, timezone: str) -> datetime:
+    """When a person's action (rollback, advance, abort) is recorded: ``now``, but no later
+    than the end of the night after the frontier (so that a replay of past nights, whose
+    decisions are stamped with their own dates, is not overtaken by today's clock), and never
+    before the newest record (``state.no_earlier`` sees to that)."""
+    newest = frontier(lake, model)
+    if newest is None:
+        return now
+    return min(now, day_end(newest + timedelta(days=1), timezone))
 
 
 def current_state(lake: Lake, registry: Registry, model: str, by: str, timezone: str) -> State:

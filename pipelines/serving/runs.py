@@ -1,26 +1,32 @@
 """One promotion run, one rollback, one scoring run: the state machine wired to lake and MLflow.
 
 Times are the run's logical time (``now``), so a replay of 2013 keeps a 2013 history; each
-record also carries the wall-clock time it was written. Each run builds one ``Registry``.
+record also carries the wall-clock time it was written, and record times never decrease. A
+nightly promotion decides once per partition day, in the order the days come; a run for a
+day behind the model's frontier decides nothing (backfills never move the present). Each
+run builds one ``Registry``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict
-from datetime import date, datetime
+from dataclasses import asdict, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from pipelines.core.calendar import day_end, days_between, local_date
 from pipelines.core.errors import ConcurrentPromotionError, PromotionError
-from pipelines.core.layout import CHALLENGER, Tags
+from pipelines.core.layout import CATCH_UP, CHALLENGER, FEATURES, PREDICTIONS, Tags
 from pipelines.core.registry import Registry
 from pipelines.core.spec import ModelSpec
 from pipelines.core.storage import Lake
 from pipelines.serving import history, policy, state
 from pipelines.serving.evidence import live_comparison
 from pipelines.serving.scoring import ScoreResult, score_day
+from pipelines.serving.state import State
 
 MANUAL_ACTIONS = ("advance", "abort")
+BEHIND = "behind_frontier"  # the action of a promotion run for a day behind the frontier
 
 
 def _current(lake: Lake, registry: Registry, spec: ModelSpec, by: str) -> state.State:
@@ -46,7 +52,16 @@ def promotion_run(
     approved: bool = False,
     expected_seq: int | None = None,
 ) -> dict[str, Any]:
-    """Decide and, unless a person must approve first, apply one step; returns the decision."""
+    """Decide and, unless a person must approve first, apply one step for the partition day
+    that ends at ``now``; returns the decision (a repeated night returns the one it made)."""
+    day = local_date(now - timedelta(microseconds=1), spec.schedules.timezone)
+    newest = history.frontier(lake, spec.name)
+    if newest is not None and day < newest:
+        why = f"{day} is behind the frontier {newest}: a backfill starts no promotion decision"
+        return {"action": BEHIND, "why": why, "applied": False, "day": day.isoformat()}
+    done = history.decision_on(lake, spec.name, day)
+    if done is not None and not approved:
+        return {**done, "applied": False, "repeated": True}
     registry = Registry(tracking_uri)
     before = _current(lake, registry, spec, by)
     if expected_seq is not None and before.seq != expected_seq:
@@ -68,6 +83,7 @@ def promotion_run(
     if decision.version:
         why = f"{decision.action}: {decision.why}"[:5000]
         registry.set_tags(spec.name, decision.version, {Tags.ROLLOUT_LAST: why})
+    history.record_decision(lake, spec.name, day, {**result, "at": now.isoformat()})
     return result
 
 
@@ -88,6 +104,7 @@ def manual_run(
         raise PromotionError(f"{spec.name}: {action} by hand needs a reason (it is recorded)")
     registry = Registry(tracking_uri)
     before = _current(lake, registry, spec, by)
+    now = history.people_time(lake, spec.name, now, spec.schedules.timezone)
     steps, why = spec.promotion.percent_steps, f"by hand: {why.strip()}"
     if action == "abort":
         after, record = state.abort(before, now, by, why)
@@ -123,6 +140,7 @@ def rollback_run(
     if target:
         history.require_version(registry, spec.name, target)
     before = _current(lake, registry, spec, by)
+    now = history.people_time(lake, spec.name, now, spec.schedules.timezone)
     after, record = state.rollback(before, target, now, by, why)
     history.commit(lake, registry, before, record)
     return {
@@ -147,16 +165,60 @@ def scoring_run(
 
     The nightly run sees the latest state; a backfill of a past date sees that date's. When
     the latest state's challenger fails, its rollout is paused in the registry; a backfill
-    only reports the fallback in its result.
+    only reports the fallback in its result. Days that had no champion to score them (before
+    the first one) are caught up with the current champion, see ``_catch_up``.
     """
     registry = Registry(tracking_uri)
     latest = _current(lake, registry, spec, by)  # starts an empty history
-    served = state.state_at(history.read_history(lake, spec.name), spec.name, moment)
-    current = served.seq == latest.seq
-    result = score_day(lake, spec, day, registry, served, version)
-    if result.fallback and current and served.rollout and not served.rollout.paused:
-        _, record = state.pause(served, moment, by, result.fallback)
-        # A promotion run that moved first sees the fallback on the next scoring run.
-        with contextlib.suppress(ConcurrentPromotionError):
-            history.commit(lake, registry, served, record)
-    return result
+    records = history.read_history(lake, spec.name)
+    served = state.state_at(records, spec.name, moment)
+    since = _catch_up_since(spec, records) if version is None else None
+    if since is not None and served.champion is None and day >= since:
+        now = State(spec.name, champion=latest.champion)
+        result = score_day(lake, spec, day, registry, now, served_as=CATCH_UP)
+    else:
+        result = score_day(lake, spec, day, registry, served, version)
+        current = served.seq == latest.seq
+        if result.fallback and current and served.rollout and not served.rollout.paused:
+            _, record = state.pause(served, moment, by, result.fallback)
+            # A promotion run that moved first sees the fallback on the next scoring run.
+            with contextlib.suppress(ConcurrentPromotionError):
+                history.commit(lake, registry, served, record)
+    if since is None or latest.champion is None:
+        return result
+    return _catch_up(lake, spec, result, registry, records, since, latest.champion)
+
+
+def _catch_up_since(spec: ModelSpec, records: list[state.Record]) -> date | None:
+    """The first day a late champion may score: ``scoring.catch_up_days`` before the day the
+    first champion was set (None: no champion yet, or catching up is off)."""
+    if not records or spec.scoring.catch_up_days == 0:
+        return None
+    first = local_date(records[0].at - timedelta(microseconds=1), spec.schedules.timezone)
+    return first - timedelta(days=spec.scoring.catch_up_days)
+
+
+def _catch_up(
+    lake: Lake,
+    spec: ModelSpec,
+    result: ScoreResult,
+    registry: Registry,
+    records: list[state.Record],
+    since: date,
+    champion: str,
+) -> ScoreResult:
+    """Score the days from ``since`` to before ``result.day`` that have features but no
+    predictions because no champion served at their end (their scoring ran before the first
+    one existed) with ``champion``, labelled ``catch_up``."""
+    tz = spec.schedules.timezone
+    earlier = [
+        past
+        for past in days_between(since, result.day - timedelta(days=1))
+        if lake.exists(FEATURES, spec.name, past)
+        and not lake.exists(PREDICTIONS, spec.name, past)
+        and state.state_at(records, spec.name, day_end(past, tz)).champion is None
+    ]
+    first = State(spec.name, champion=champion)
+    for past in earlier:
+        score_day(lake, spec, past, registry, first, served_as=CATCH_UP)
+    return replace(result, caught_up=[past.isoformat() for past in earlier])

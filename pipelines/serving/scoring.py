@@ -12,7 +12,7 @@ the model version and alias of every row.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
@@ -29,6 +29,7 @@ from pipelines.serving.state import State
 from pipelines.training.pyfunc import predict_logged
 
 log = logging.getLogger(__name__)
+OVERRIDE = "override"  # the alias in rows scored with a version a person forced
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,16 @@ class ScoreResult:
     challenger: str | None
     share: float
     fallback: str  # why the challenger served no row ("" when it served)
+    served_as: str = CHAMPION  # the champion's alias in the rows: champion, catch_up, override
+    caught_up: list[str] = field(default_factory=list)  # earlier days scored with this run
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "day": self.day.isoformat()}
+
+    @property
+    def days(self) -> list[str]:
+        """Every day this run wrote predictions for, oldest first."""
+        return sorted([*self.caught_up, self.day.isoformat()])
 
 
 def score_day(
@@ -54,8 +62,10 @@ def score_day(
     registry: Registry,
     state: State,
     version: str | None = None,
+    served_as: str = CHAMPION,
 ) -> ScoreResult:
-    """Score the features of ``day`` with the models ``state`` serves (or only ``version``)."""
+    """Score the features of ``day`` with the models ``state`` serves (or only ``version``);
+    ``served_as`` labels the champion's rows (``catch_up`` for a day scored late)."""
     if not lake.exists(FEATURES, spec.name, day):
         uri = lake.partition_uri(FEATURES, spec.name, day)
         raise PartitionMissingError(f"{spec.name}: no features for {day} at {uri}")
@@ -84,7 +94,7 @@ def score_day(
         spec,
         predictions,
         mask,
-        (champion, CHAMPION if not version else "override"),
+        (champion, served_as if not version else OVERRIDE),
         challenger,
         rollout.salt if rollout else "",
     )
@@ -100,6 +110,7 @@ def score_day(
         challenger=challenger,
         share=rollout.share if rollout is not None else 0.0,
         fallback=fallback,
+        served_as=served_as if not version else OVERRIDE,
     )
 
 

@@ -46,6 +46,7 @@ class State:
     previous: str | None = None
     rollout: Rollout | None = None
     seq: int = 0  # the number of history records: the compare-and-set token
+    last_at: datetime | None = None  # the newest record's time: no later record is earlier
 
     def share_of(self, version: str) -> float:
         if self.rollout is None:
@@ -114,10 +115,16 @@ def _record(
     )
 
 
+def no_earlier(state: State, at: datetime) -> datetime:
+    """``at``, or the newest record's time when that is later: history times never decrease,
+    so ``state_at`` can stop at the first record after the moment it is asked about."""
+    return max(at, state.last_at) if state.last_at is not None else at
+
+
 def _commit(
     before: State, after: State, action: str, at: datetime, by: str, why: str, **kw: Any
 ) -> tuple[State, Record]:
-    after = replace(after, seq=before.seq + 1)
+    after = replace(after, seq=before.seq + 1, last_at=at)
     record = _record(before, after, action, at, by, why, **kw)
     check_invariants(before, after, record)
     return after, record
@@ -127,6 +134,7 @@ def start(
     state: State, version: str, steps: list[int], at: datetime, by: str, why: str
 ) -> tuple[State, Record]:
     """Begin serving ``version`` at the first step (at 100% that is a promotion at once)."""
+    at = no_earlier(state, at)
     if state.champion is None:
         raise PromotionError(f"{state.model}: no champion to roll out against")
     if version == state.champion:
@@ -145,6 +153,7 @@ def advance(
     metrics: dict[str, Any] | None = None,
 ) -> tuple[State, Record]:
     """One step up; the last step makes the challenger champion and the old one ``previous``."""
+    at = no_earlier(state, at)
     rollout = _active(state)
     return _step_to(state, state, rollout.step + 1, steps, at, by, why, "advance", metrics)
 
@@ -186,6 +195,7 @@ def abort(
     state: State, at: datetime, by: str, why: str, metrics: dict[str, Any] | None = None
 ) -> tuple[State, Record]:
     """Take the challenger out of service (share 0, no alias); the champion stays."""
+    at = no_earlier(state, at)
     rollout = _active(state, allow_paused=True)
     after = replace(state, rollout=None)
     version = rollout.version
@@ -204,6 +214,7 @@ def abort(
 
 def pause(state: State, at: datetime, by: str, why: str) -> tuple[State, Record]:
     """Serve the champion to every row until a person or a new challenger decides."""
+    at = no_earlier(state, at)
     rollout = _active(state)
     after = replace(state, rollout=replace(rollout, share=0.0, paused=why))
     return _commit(state, after, "pause", at, by, why, from_version=rollout.version)
@@ -213,6 +224,7 @@ def rollback(
     state: State, target: str | None, at: datetime, by: str, why: str
 ) -> tuple[State, Record]:
     """Make ``target`` (default: ``previous``) champion again; any rollout is cancelled."""
+    at = no_earlier(state, at)
     target = target or state.previous
     if target is None:
         raise PromotionError(f"{state.model}: no previous version to roll back to")
@@ -235,6 +247,7 @@ def rollback(
 
 def bootstrap(state: State, champion: str, at: datetime, by: str, why: str) -> tuple[State, Record]:
     """The first history record: the champion the training gate crowned before any rollout."""
+    at = no_earlier(state, at)
     if state.seq or state.champion is not None:
         raise PromotionError(f"{state.model}: the history has already begun")
     after = State(state.model, champion=champion)
@@ -265,6 +278,8 @@ def check_invariants(before: State, after: State, record: Record) -> None:
             problems.append("the challenger is the champion")
         if after.champion is None:
             problems.append("a rollout without a champion")
+    if before.last_at is not None and record.at < before.last_at:
+        problems.append(f"time {record.at} is before the newest record's {before.last_at}")
     if after.champion != before.champion:
         if after.previous != before.champion:
             problems.append("previous must be the replaced champion")
@@ -296,4 +311,4 @@ def state_after(record: Record) -> State:
         rollout = Rollout(
             record.challenger, record.salt, record.step, record.share, since, record.paused
         )
-    return State(record.model, record.champion, record.previous, rollout, record.seq)
+    return State(record.model, record.champion, record.previous, rollout, record.seq, record.at)

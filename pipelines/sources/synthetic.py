@@ -36,7 +36,11 @@ def label_column(task: str) -> str:
 
 
 def _active(options: SyntheticOptions, day: date, kind: str) -> list[DriftEvent]:
-    return [event for event in options.drift if event.kind == kind and event.start <= day]
+    return [
+        event
+        for event in options.drift
+        if event.kind == kind and event.start <= day and (event.end is None or day <= event.end)
+    ]
 
 
 def _columns_or_first(event: DriftEvent, default: list[str]) -> list[str]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
 
 from pipelines import __version__
-from pipelines.core.layout import airflow_tag
+from pipelines.core.layout import Tags, airflow_tag
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,16 @@ def run_type_name(value: object) -> str:
     reads it from ``AIRFLOW_CTX_DAG_RUN_TYPE``)."""
     text = str(getattr(value, "value", value) or "")
     return text.removeprefix("DagRunType.").lower()
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """A run for a date behind the model's frontier (the newest date with a promotion decision):
+    it judges against the champion that served at the end of that date (None: no champion yet
+    then) and never moves live aliases. Decided by the caller from the promotion history."""
+
+    frontier: date
+    champion: str | None
+
+    def tags(self) -> dict[str, str]:
+        return {Tags.BEHIND_FRONTIER: self.frontier.isoformat()}

@@ -14,12 +14,14 @@ metrics themselves are pipelines/core/metrics.py's.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipelines.core.jsonsafe import json_safe
 from pipelines.core.metrics import improvement, metric_value
 from pipelines.core.spec import GateSpec
 
@@ -54,7 +56,8 @@ class GateDecision:
     slices: list[SliceResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-safe: an undefined number is null."""
+        return dict(json_safe(asdict(self)))
 
 
 def paired_bootstrap(
@@ -138,6 +141,9 @@ def evaluate_gate(
             f"holdout has {len(y)} labelled rows, "
             f"fewer than min_holdout_rows={gate.min_holdout_rows}"
         )
+        return replace(measured, decision="insufficient_sample", reasons=[reason])
+    if not math.isfinite(value):
+        reason = f"{gate.metric} is undefined on this holdout (e.g. its labels hold one class)"
         return replace(measured, decision="insufficient_sample", reasons=[reason])
     reasons = _threshold_reasons(gate, value)
     if champion is None:

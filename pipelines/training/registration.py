@@ -23,6 +23,7 @@ from pipelines.core.layout import (
 )
 from pipelines.core.registry import Registry
 from pipelines.core.spec import ModelSpec
+from pipelines.training.context import Backfill
 from pipelines.training.fit import Predictor
 from pipelines.training.gate import GateDecision
 from pipelines.training.pyfunc import predict_logged
@@ -43,12 +44,19 @@ def find_registered(
     return min(found, key=lambda v: int(v.version)) if found else None
 
 
-def champion_predictor(registry: Registry, spec: ModelSpec) -> Predictor | None:
-    """The current champion as a function of feature rows (None without a champion)."""
-    version = registry.alias_version(spec.name, CHAMPION)
+def champion_predictor(
+    registry: Registry, spec: ModelSpec, backfill: Backfill | None = None
+) -> Predictor | None:
+    """The champion to judge against, as a function of feature rows: the live one, or for a
+    backfill the one that served then (None when there was none)."""
+    if backfill is not None:
+        version = backfill.champion
+    else:
+        live = registry.alias_version(spec.name, CHAMPION)
+        version = str(live.version) if live is not None else None
     if version is None:
         return None
-    champion = registry.load_model(spec.name, str(version.version))
+    champion = registry.load_model(spec.name, version)
     return lambda rows: predict_logged(champion, rows, spec)
 
 
@@ -85,6 +93,20 @@ def apply_gate(
     why = f"passed the gate vs v{champion.version}"
     record_decision(registry, model, version, "challenger", actor, why)
     return CHALLENGER
+
+
+def record_backfill(
+    registry: Registry, model: str, version: str, backfill: Backfill, passed: bool, actor: str
+) -> str:
+    """A version trained for a date behind the frontier: recorded, no alias moved (''),
+    whatever the gate said."""
+    judged = f"v{backfill.champion}" if backfill.champion else "no champion"
+    why = (
+        f"trained for a date behind the frontier {backfill.frontier}; judged against {judged} "
+        f"({'passed' if passed else 'did not pass'}); a backfill moves no alias"
+    )
+    record_decision(registry, model, version, "backfill", actor, why)
+    return ""
 
 
 def record_decision(

@@ -6,7 +6,9 @@ safety: everything is computed and logged first (pipelines/training/fit.py, trac
 then the version is registered with all its tags in one call, then aliases move
 (registration.py). A re-run finds the version by its date tag and only finishes what is
 missing. Whether a run should train at all (a nightly run of a model that trains on
-request) is the DAG layer's decision, made before this is called.
+request) is the DAG layer's decision, made before this is called; so is whether the date is
+behind the model's frontier (a ``Backfill``: judged against what served then, tagged, no
+alias moved).
 """
 
 from __future__ import annotations
@@ -17,17 +19,19 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from pipelines.core.jsonsafe import json_safe
 from pipelines.core.layout import Tags, gate_tag
 from pipelines.core.registry import Registry
 from pipelines.core.spec import ModelSpec
 from pipelines.core.storage import Lake
-from pipelines.training.context import RunContext
+from pipelines.training.context import Backfill, RunContext
 from pipelines.training.fit import fit_and_gate
 from pipelines.training.registration import (
     apply_gate,
     champion_predictor,
     find_registered,
     gate_tags,
+    record_backfill,
 )
 from pipelines.training.tracking import log_candidate
 
@@ -46,7 +50,7 @@ class TrainResult:
     run_id: str
     version: str
     metric: str
-    value: float  # the gate metric on the holdout
+    value: float  # the gate metric on the holdout (NaN when undefined: null in to_dict)
     rows_train: int
     rows_valid: int
     rows_holdout: int
@@ -55,7 +59,7 @@ class TrainResult:
     reused: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "day": self.day.isoformat()}
+        return dict(json_safe({**asdict(self), "day": self.day.isoformat()}))
 
 
 def train(
@@ -65,6 +69,7 @@ def train(
     tracking_uri: str,
     context: RunContext | None = None,
     artifact_root: str | None = None,
+    backfill: Backfill | None = None,
 ) -> TrainResult:
     """Fit on the labelled window known on ``day``, gate it, register one MLflow version."""
     context = context or RunContext()
@@ -72,25 +77,21 @@ def train(
     registry.check_reachable()
     existing = find_registered(registry, spec, day, context.overrides)
     if existing is not None:
-        return _reuse(registry, spec, day, existing, context.actor())
-    candidate = fit_and_gate(lake, spec, day, champion_predictor(registry, spec))
+        return _reuse(registry, spec, day, existing, context.actor(), backfill)
+    judge = champion_predictor(registry, spec, backfill)
+    candidate = fit_and_gate(lake, spec, day, judge)
     decision = candidate.decision
     log.info("%s %s gate: %s %s", spec.name, day, decision.decision, decision.reasons)
     logged = log_candidate(registry, lake, day, candidate, context, artifact_root)
-    version = registry.register(logged.model_uri, spec.name, {**logged.tags, **gate_tags(decision)})
-    alias = apply_gate(
-        registry,
-        spec.name,
-        str(version.version),
-        decision.passed,
-        decision.reasons,
-        context.actor(),
-    )
+    tags = {**logged.tags, **gate_tags(decision), **(backfill.tags() if backfill else {})}
+    version = str(registry.register(logged.model_uri, spec.name, tags).version)
+    passed, reasons = decision.passed, decision.reasons
+    alias = _decide_alias(registry, spec.name, version, passed, reasons, context.actor(), backfill)
     return TrainResult(
         model=spec.name,
         day=day,
         run_id=logged.run_id,
-        version=str(version.version),
+        version=version,
         metric=spec.gates.metric,
         value=decision.challenger,
         gate=decision.decision,
@@ -100,8 +101,28 @@ def train(
     )
 
 
+def _decide_alias(
+    registry: Registry,
+    model: str,
+    version: str,
+    passed: bool,
+    reasons: list[str],
+    actor: str,
+    backfill: Backfill | None,
+) -> str:
+    """The alias the gate's verdict gives the version; none for a backfill."""
+    if backfill is not None:
+        return record_backfill(registry, model, version, backfill, passed, actor)
+    return apply_gate(registry, model, version, passed, reasons, actor)
+
+
 def _reuse(
-    registry: Registry, spec: ModelSpec, day: date, version: ModelVersion, actor: str
+    registry: Registry,
+    spec: ModelSpec,
+    day: date,
+    version: ModelVersion,
+    actor: str,
+    backfill: Backfill | None,
 ) -> TrainResult:
     """Return the date's version, finishing an alias move a crashed run left undone."""
     tags = version.tags
@@ -109,9 +130,8 @@ def _reuse(
     alias = next(iter(version.aliases), "") if version.aliases else ""
     if Tags.DECISION not in tags:
         reasons = json.loads(tags.get(gate_tag("reasons"), "[]"))
-        alias = apply_gate(
-            registry, spec.name, str(version.version), gate == "pass", reasons, actor
-        )
+        number = str(version.version)
+        alias = _decide_alias(registry, spec.name, number, gate == "pass", reasons, actor, backfill)
     run_id = version.run_id or ""
     metrics = registry.run(run_id).data.metrics if run_id else {}
     return TrainResult(

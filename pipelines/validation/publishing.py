@@ -5,6 +5,8 @@
   codes, go to ``quarantine/<dataset>/date=D/dropped.parquet``;
 - block: the file moves intact to ``quarantine/<dataset>/date=D/part-0.parquet`` with its
   validation result and a readable REASON.txt. The clean lake never holds it.
+A later delivery of a date with different bytes replaces its clean partition only when it
+passes; the partition it replaces is kept under ``superseded/<dataset>/date=D/``.
 Every verdict is written to ``validation/<dataset>/date=D/result.json`` with ``report.html``.
 """
 
@@ -38,12 +40,37 @@ def publish(
         _write_quarantine_notes(lake, result)
         log.warning("quarantined %s", result.summary())
         return result
+    result = replace(result, superseded_uri=_supersede(lake, result))
     if evaluation.drop_mask is not None and evaluation.frame is not None:
         result = _publish_with_drops(lake, result, evaluation)
         lake.delete(landing)
         return result
     lake.move(landing, raw_path)
     return replace(result, published_uri=lake.uri(raw_path))
+
+
+def _supersede(lake: Lake, result: ValidationResult) -> str:
+    """Keep the clean partition a re-delivery with other bytes replaces (its URI, or '' when
+    there is none or the bytes are the same delivery again)."""
+    dataset, day = result.dataset, result.day
+    stored = layout.validation_result(dataset, day)
+    if not lake.exists(layout.RAW, dataset, day) or not lake.exists_path(stored):
+        return ""
+    earlier = str(lake.read_json(stored).get("sha256", ""))
+    if not earlier or earlier == result.sha256:
+        return ""
+    target = lake.path(layout.superseded_file(dataset, day, earlier))
+    lake.move(lake.partition_path(layout.RAW, dataset, day), target)
+    log.warning(
+        "%s %s: a new delivery (sha256 %s...) replaces the one validated before (%s...), "
+        "kept at %s",
+        dataset,
+        day,
+        result.sha256[:12],
+        earlier[:12],
+        lake.uri(target),
+    )
+    return lake.uri(target)
 
 
 def _publish_with_drops(

@@ -56,6 +56,7 @@ class ValidationResult:
     accepted_by: str = ""
     validated_at: str = ""
     report_uri: str = ""
+    superseded_uri: str = ""  # where the clean data of an earlier delivery of the date went
 
     @property
     def failed(self) -> list[CheckResult]:

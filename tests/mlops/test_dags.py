@@ -71,12 +71,22 @@ def test_training_dag_shape_and_schedule(airflow_db):
     ]
     assert dag.max_active_runs == 1
     assert dag.catchup is False
-    nightly = dag.timetable.timetable  # the cron, or a retrain request from monitoring
+    nightly = dag.timetable
     assert (nightly.expression, str(nightly.timezone)) == ("0 2 * * *", "America/New_York")
-    assert "retrain.flight_delay" in str(dag.timetable.asset_condition)
     assert str(dag.start_date.date()) == "2013-01-01"
     assert {a.name for a in dag.get_task("train").outlets} == {"model.flight_delay"}
     assert "partition_date" in dag.params
+
+
+def test_retraining_runs_once_per_requested_day(airflow_db):
+    from airflow.sdk.definitions.timetables.assets import PartitionedAssetTimetable
+
+    dag = dagbag().dags["flight_delay__retraining"]
+    assert [t.task_id for t in dag.topological_sort()] == ["request", "train"]
+    assert isinstance(dag.timetable, PartitionedAssetTimetable)  # a run per requested day
+    assert "retrain.flight_delay" in str(dag.timetable.asset_condition)
+    assert {a.name for a in dag.get_task("train").outlets} == {"model.flight_delay"}
+    assert dag.max_active_runs == 1
 
 
 def test_scoring_and_promotion_follow_the_data_through_assets(airflow_db):

@@ -15,10 +15,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import MODELS, deploy_models, free_port
+from tests.conftest import deploy_models, free_port, steady_synthetic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BROKEN = "2013-01-03"
@@ -78,7 +77,7 @@ def observed(monkeypatch, tmp_path, airflow_db, statsd, webhook):
 
     from mlops import metrics
 
-    spec = yaml.safe_load((MODELS / "synthetic_demand.yaml").read_text())
+    spec = steady_synthetic()
     spec["source"]["options"]["drift"] = [
         {"kind": "schema_break", "start": BROKEN, "columns": ["num_3"], "mode": "rename"}
     ]

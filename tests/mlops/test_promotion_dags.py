@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-import yaml
 from mlflow import MlflowClient
 
 from pipelines.core.layout import CHALLENGER, CHAMPION, PREVIOUS
@@ -13,7 +12,7 @@ from pipelines.core.spec import load_spec
 from pipelines.serving import history
 from pipelines.training.context import RunContext
 from pipelines.training.train import train
-from tests.conftest import MODELS, deploy_models, replay
+from tests.conftest import deploy_models, replay, steady_synthetic
 from tests.mlops.test_validation_dag_run import respond_when_asked
 from tests.serving.test_promotion_flow import (
     aliases,
@@ -28,7 +27,7 @@ DAY = date(2013, 1, 4)
 
 def serve(monkeypatch, tmp_path, promotion: dict):
     """synthetic_demand with this promotion policy: v1 champion, v2 challenger; own stores."""
-    data = yaml.safe_load((MODELS / f"{MODEL}.yaml").read_text())
+    data = steady_synthetic()
     data["promotion"] = promotion
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "alice:admin")
     models, lake, tracking = deploy_models(monkeypatch, tmp_path, data)

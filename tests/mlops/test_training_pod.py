@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 from pipelines.core.spec import load_spec
 from pipelines.core.storage import Lake
 from tests.conftest import BUCKET, MODELS, ROOT, replay
+from tests.mlops.scheduling import sync_to_db
 
 pytestmark = pytest.mark.integration
 EXAMPLE = ROOT / "include" / "examples" / "flight_delay_gpu.yaml"
@@ -60,7 +61,7 @@ def kube_connection(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps(connection))
 
 
-def training_dag(models_dir: Path, execution: str | None = None):
+def training_dag(models_dir: Path, execution: str | None = None, kind: str = "training"):
     from airflow.dag_processing.dagbag import DagBag
 
     previous = os.environ.pop("MLOPS_EXECUTION", None)
@@ -73,11 +74,11 @@ def training_dag(models_dir: Path, execution: str | None = None):
         if previous is not None:
             os.environ["MLOPS_EXECUTION"] = previous
     assert bag.import_errors == {}
-    return bag, bag.dags[f"{MODEL}__training"]
+    return bag, bag.dags[f"{MODEL}__{kind}"]
 
 
 def rendered_pod(
-    bag, dag, logical_date: str, conf: dict | None = None, events: dict | None = None
+    bag, dag, logical_date: str, conf: dict | None = None, partition_key: str | None = None
 ) -> tuple[Any, dict]:
     """The operator after template rendering, and the pod it would create, as a dict.
 
@@ -85,13 +86,10 @@ def rendered_pod(
     TaskInstance in memory, build its template context, render.
     """
     from airflow.cli.commands.task_command import _get_template_context, _get_ti
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import sync_bag_to_db
     from airflow.serialization.serialized_objects import DagSerialization
     from kubernetes.client import ApiClient
 
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(bag, "dags-folder", None)
+    sync_to_db(bag)
     scheduler_dag = DagSerialization.from_dict(DagSerialization.to_dict(dag))
     ti, _ = _get_ti(
         scheduler_dag.get_task("train"),
@@ -103,8 +101,8 @@ def rendered_pod(
         ti.dag_run.conf = conf
     task = dag.get_task("train")
     context = _get_template_context(ti, task)
-    if events is not None:
-        context["triggering_asset_events"] = events
+    if partition_key is not None:
+        context["partition_key"] = partition_key
     task.render_template_fields(context)
     operator = context["task"]
     pod = operator.build_pod_request_obj(context, dry_run=True)
@@ -222,14 +220,10 @@ def test_the_trigger_form_date_reaches_the_pod(
 def test_a_retrain_request_date_reaches_the_pod(
     airflow_db, models_dir, kube_connection, pod_settings
 ):
-    """An asset-triggered run has no data interval: the request's date is the partition."""
-    from types import SimpleNamespace
-
-    bag, dag = training_dag(models_dir)
-    requests = [
-        SimpleNamespace(extra={"date": d, "why": ["drift"]}) for d in ("2013-04-02", "2013-04-03")
-    ]
-    _, pod = rendered_pod(bag, dag, "2013-06-01T07:00:00+00:00", events={"retrain": requests})
+    """A retraining run is for one partition: the requested day, not its data interval."""
+    bag, dag = training_dag(models_dir, kind="retraining")
+    assert [t.task_id for t in dag.topological_sort()] == ["request", "train", "train_result"]
+    _, pod = rendered_pod(bag, dag, "2013-06-01T07:00:00+00:00", partition_key="2013-04-03")
     args = container(pod)["args"]
     assert args[args.index("--date") + 1] == "2013-04-03"
 

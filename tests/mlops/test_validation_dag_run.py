@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from pipelines.core.storage import Lake
 from pipelines.validation.decisions import decisions
-from tests.conftest import MODELS
+from tests.conftest import MODELS, steady_synthetic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BROKEN = date(2013, 1, 3)
@@ -25,7 +25,7 @@ BROKEN = date(2013, 1, 3)
 @pytest.fixture
 def broken_model(monkeypatch, tmp_path, airflow_db):
     """synthetic_demand whose delivery of Jan 3 renames a column; own lake and MLflow."""
-    spec = yaml.safe_load((MODELS / "synthetic_demand.yaml").read_text())
+    spec = steady_synthetic()
     spec["source"]["options"]["drift"] = [
         {
             "kind": "schema_break",

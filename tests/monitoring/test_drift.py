@@ -149,11 +149,10 @@ def test_each_guardrail_holds_on_its_own(changes, held):
 
 
 def spec_data(drift_rules):
-    import yaml
 
-    from tests.conftest import MODELS
+    from tests.conftest import steady_synthetic
 
-    data = yaml.safe_load((MODELS / "synthetic_demand.yaml").read_text())
+    data = steady_synthetic()
     data["drift"] = drift_rules
     return data
 
@@ -182,3 +181,35 @@ def test_default_thresholds_follow_the_test():
     numeric = next(f for f in spec.features if f.name == "num_0")
     assert spec.drift_test(numeric).limit == 0.1
     assert spec.drift.prediction.limit == 0.2 and spec.drift.categorical.limit == 0.1
+
+
+@pytest.mark.parametrize(
+    ("policy", "drifted", "made_days_ago", "drifted_before", "skipped"),
+    [
+        ("always", False, None, False, False),
+        ("on_drift", True, None, False, False),
+        ("on_drift", False, None, False, True),
+        ("weekly", False, None, False, False),  # no report yet: make one
+        ("weekly", False, 3, False, True),  # one this week already
+        ("weekly", False, 7, False, False),  # the last one is a week old
+        ("weekly", True, 1, False, False),  # a drift starts: report it
+        ("weekly", True, 1, True, True),  # the same drift, reported this week
+        ("weekly", True, 7, True, False),  # a long drift, reported once a week
+    ],
+)
+def test_the_evidently_report_policy(
+    lake, synthetic_spec, policy, drifted, made_days_ago, drifted_before, skipped
+):
+    from datetime import date, timedelta
+
+    from pipelines.core.layout import drift_result, evidently_report
+    from pipelines.monitoring.evidently_report import report_skipped
+
+    drift = synthetic_spec.drift.model_copy(update={"report": policy})
+    spec = synthetic_spec.model_copy(update={"drift": drift})
+    day = date(2013, 1, 20)
+    if made_days_ago is not None:
+        lake.write_bytes(b"<html>", evidently_report(spec.name, day - timedelta(made_days_ago)))
+    lake.write_json({"drifted": drifted_before}, drift_result(spec.name, day - timedelta(1)))
+    reason = report_skipped(lake, spec, day, drifted)
+    assert bool(reason) is skipped, reason

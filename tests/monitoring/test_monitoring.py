@@ -14,7 +14,7 @@ from pipelines.core.calendar import day_end
 from pipelines.core.errors import NoChampionError, PartitionMissingError
 from pipelines.core.layout import CHAMPION, RAW, Tags, labels_dataset, retrain_decision
 from pipelines.core.registry import Registry
-from pipelines.core.spec import DriftEvent, DriftTestSpec, RetrainingSpec
+from pipelines.core.spec import DriftEvent, DriftTestSpec, RetrainingSpec, ScoringSpec
 from pipelines.core.storage import Lake
 from pipelines.monitoring import runs as monitoring
 from pipelines.monitoring.check import monitor_day
@@ -43,14 +43,15 @@ def trained(tmp_path_factory, synthetic_spec_module):
 
 @pytest.fixture(scope="module")
 def synthetic_spec_module():
-    from pipelines.core.spec import load_spec
-    from tests.conftest import MODELS
+    from pipelines.core.spec import parse_spec
+    from tests.conftest import steady_synthetic
 
-    return load_spec(MODELS / "synthetic_demand.yaml")
+    return parse_spec(steady_synthetic(), "synthetic_demand.yaml")
 
 
 def world(trained, tmp_path, *events: DriftEvent, **retraining):
-    """A copy of the trained lake whose later days carry ``events``; same registry."""
+    """A copy of the trained lake whose later days carry ``events``; same registry. Days
+    before the champion are not caught up, so day 5's labels are those of an unscored day."""
     folder, spec, tracking = trained
     lake_dir = tmp_path / "lake"
     shutil.copytree(folder / "lake", lake_dir)
@@ -59,6 +60,7 @@ def world(trained, tmp_path, *events: DriftEvent, **retraining):
         update={
             "source": spec.source.model_copy(update={"options": options}),
             "retraining": RetrainingSpec(**retraining),
+            "scoring": ScoringSpec(catch_up_days=0),
         }
     )
     return spec, Lake(str(lake_dir)), tracking
@@ -115,6 +117,11 @@ def test_covariate_shift_is_data_drift_and_requests_a_retrain(trained, tmp_path)
     assert result.data_drift and result.drifted_share == pytest.approx(0.4)
     assert decision.retrain and decision.triggers[0].startswith("data drift: 40%")
     assert "num_0 (psi" in decision.triggers[0]
+    # The day is monitored again (the retrain re-publishes its data): the request stands,
+    # it is neither repeated nor overwritten by a "held" (the new version's cooldown).
+    again = monitoring.decide(lake, spec, day, tracking, result.triggers)
+    assert again.repeated and again.retrain and again.triggers == decision.triggers
+    assert lake.read_json(retrain_decision(spec.name, day))["retrain"] is True
 
 
 def test_concept_drift_shows_once_labels_arrive_and_late_labels_wait(trained, tmp_path):

@@ -31,7 +31,7 @@ def crowned(tmp_path, synthetic_spec):
     spec = synthetic_spec.model_copy(update={"schedules": schedules})
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     registry = Registry(tracking)
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=registry.client.create_experiment("history")):
         info = mlflow.pyfunc.log_model(name="model", python_model=Constant())
     tags = {Tags.LOGICAL_DATE: TRAINED.isoformat()}
     version = registry.register(info.model_uri, spec.name, tags)

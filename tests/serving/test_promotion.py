@@ -29,6 +29,19 @@ def bad(rows: int = 1000) -> LiveComparison:
     return LiveComparison(rows, rows, 0.5, 0.6, 0.1, 0.08, 0.12, 0.95)
 
 
+def apply_event(state: State, event: str, version: str, at: datetime) -> tuple:
+    """One transition of the state machine, as a test event names it."""
+    if event == "start":
+        return promotion.start(state, version, STEPS, at, "t", "new")
+    if event == "advance":
+        return promotion.advance(state, STEPS, at, "t", "good")
+    if event == "abort":
+        return promotion.abort(state, at, "t", "bad")
+    if event == "pause":
+        return promotion.pause(state, at, "t", "nan")
+    return promotion.rollback(state, None, at, "t", "oops")
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(EVENTS, st.integers(1, 6)), max_size=40))
 def test_random_event_sequences_keep_every_invariant(events):
@@ -38,16 +51,7 @@ def test_random_event_sequences_keep_every_invariant(events):
     for event, version in events:
         at += timedelta(hours=1)
         try:
-            if event == "start":
-                state, record = promotion.start(state, str(version), STEPS, at, "t", "new")
-            elif event == "advance":
-                state, record = promotion.advance(state, STEPS, at, "t", "good")
-            elif event == "abort":
-                state, record = promotion.abort(state, at, "t", "bad")
-            elif event == "pause":
-                state, record = promotion.pause(state, at, "t", "nan")
-            else:
-                state, record = promotion.rollback(state, None, at, "t", "oops")
+            state, record = apply_event(state, event, str(version), at)
         except PromotionError:
             continue  # refused: the state is untouched (it is immutable), nothing recorded
         history.append(record)
@@ -58,6 +62,42 @@ def test_random_event_sequences_keep_every_invariant(events):
         if record.action in ("promote", "replace", "rollback"):
             assert state.previous == record.from_version
     assert promotion.state_at(history, "m", at + timedelta(seconds=1)) == state
+
+
+# A night's decision at its end; a person's action at any time, earlier ones included (a
+# rollback stamped by a clock behind the replayed nights, a backfill's time).
+TIMED = st.tuples(EVENTS, st.integers(1, 6), st.integers(-48, 48), st.booleans())
+
+
+def brute_force_champion(history: list, moment: datetime) -> str | None:
+    """The champion of the newest record made before ``moment`` (by sequence), from scratch."""
+    before = [r for r in history if r.at < moment]
+    return max(before, key=lambda r: r.seq).champion if before else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TIMED, max_size=40), st.lists(st.integers(-60, 60 * 40), max_size=20))
+def test_people_and_backfills_interleaved_keep_times_ordered_and_champion_at_right(events, probes):
+    """Whatever time an action asks for, records are ordered by sequence and their times never
+    decrease, so champion_at(T) (which stops at the first record after T) is always right."""
+    state, first = promotion.bootstrap(State("m", None), "1", T0, "gate", "first")
+    history = [first]
+    night = T0
+    for event, version, hours, by_person in events:
+        night += timedelta(hours=24)
+        at = night + timedelta(hours=hours) if by_person else night
+        try:
+            state, record = apply_event(state, event, str(version), at)
+        except PromotionError:
+            continue
+        assert record.at >= history[-1].at  # never before the newest record
+        history.append(record)
+    assert [r.at for r in history] == sorted(r.at for r in history)
+    for minutes in probes:
+        moment = T0 + timedelta(minutes=minutes * 60)
+        assert promotion.state_at(history, "m", moment).champion == brute_force_champion(
+            history, moment
+        )
 
 
 def test_stepwise_climbs_then_promotes_with_previous_kept():

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, time, timedelta
 import mlflow
 import numpy as np
 import pytest
-from mlflow import MlflowClient
 
 from pipelines.core import layout
 from pipelines.core.errors import ConcurrentPromotionError, PromotionError
@@ -21,7 +20,6 @@ from pipelines.serving import history
 from pipelines.serving import state as promotion
 from pipelines.serving.runs import promotion_run, rollback_run, scoring_run
 from pipelines.serving.split import challenger_mask
-from pipelines.training.context import RunContext
 from pipelines.training.pyfunc import as_model_input
 from pipelines.training.train import train
 from tests.conftest import replay
@@ -42,21 +40,6 @@ class Constant(mlflow.pyfunc.PythonModel):
 
 def end_of(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(6), UTC)
-
-
-@pytest.fixture
-def world(tmp_path, synthetic_spec):
-    policy = PromotionSpec(
-        strategy="stepwise", steps=[10, 25, 50, 100], min_labelled_rows=100, max_regression=0.15
-    )
-    spec = synthetic_spec.model_copy(update={"promotion": policy})
-    lake = Lake(str(tmp_path / "lake"))
-    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    days = [START + timedelta(days=i) for i in range(3)]
-    replay(lake, spec, days)
-    trained = train(lake, spec, days[-1], tracking, RunContext(), str(tmp_path / "artifacts"))
-    assert trained.alias == CHAMPION
-    return spec, lake, tracking, MlflowClient(tracking)
 
 
 def copy_as_challenger(client, model: str, version: str) -> str:

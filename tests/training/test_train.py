@@ -122,3 +122,29 @@ def test_labels_that_are_all_null_count_as_not_arrived(lake, flight_spec, tracki
     with pytest.raises(NotEnoughDataError, match="no labelled features in"):
         train(lake, flight_spec, DAYS[2], tracking_uri)
     assert MlflowClient(tracking_uri).search_registered_models() == []
+
+
+def test_a_one_class_holdout_is_insufficient_sample_and_the_result_is_valid_json(
+    replayed_flights, flight_spec, tracking_uri, tmp_path
+):
+    """ROC AUC is undefined when the holdout's labels hold one class: the gate says so, no
+    alias moves, and the result (XCom, the pod's JSON) carries null instead of NaN."""
+    import json
+
+    from pipelines.core.layout import RAW, labels_dataset
+
+    dataset = labels_dataset(flight_spec.source.dataset)
+    holdout_day = DAYS[-2]  # the newest labelled day on DAYS[-1]
+    labels = replayed_flights.read_partition(RAW, dataset, holdout_day)
+    labels["is_late"] = labels["is_late"] * 0  # every flight of the holdout day on time
+    replayed_flights.write_partition(labels, RAW, dataset, holdout_day)
+
+    result = train(
+        replayed_flights, flight_spec, DAYS[-1], tracking_uri, RunContext(), str(tmp_path / "a")
+    )
+    assert result.gate == "insufficient_sample" and result.alias == ""
+    payload = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert payload["value"] is None
+    version = MlflowClient(tracking_uri).get_model_version("flight_delay", result.version)
+    assert "undefined" in version.tags["mlops.gate.reasons"]
+    assert version.aliases == []

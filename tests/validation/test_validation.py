@@ -334,3 +334,29 @@ def test_bad_review_requests_change_nothing(lake, spec, dataset, day, action, re
     assert lake.sha256(lake.path("quarantine/demand_events/date=2013-01-02/part-0.parquet")) == sha
     assert decisions(lake, "demand_events", DAY) == []
     assert not lake.exists("raw", "demand_events", DAY)
+
+
+def test_a_second_delivery_with_other_bytes_replaces_the_first_and_keeps_it(lake, spec):
+    """Same date, different bytes, after the first was validated: the new delivery is judged
+    afresh; when it passes it becomes the clean partition and the first is kept (nothing
+    lost); when it is blocked the first stays the clean partition."""
+    first_sha = land(lake, good_batch(spec))
+    first = validate_partition(lake, spec, "batch", DAY, NOW)
+    assert first.status == "pass" and first.superseded_uri == ""
+    again = validate_partition(lake, spec, "batch", DAY, NOW)  # a re-run: the stored verdict
+    assert again.sha256 == first_sha and again.superseded_uri == ""
+
+    corrected = good_batch(spec).iloc[:-5]  # a corrected delivery: five rows fewer
+    second_sha = land(lake, corrected)
+    second = validate_partition(lake, spec, "batch", DAY, NOW)
+    assert second.status == "pass" and second.sha256 == second_sha != first_sha
+    assert lake.sha256(lake.partition_path("raw", "demand_events", DAY)) == second_sha
+    kept = second.superseded_uri
+    assert kept.endswith(f"superseded/demand_events/date={DAY}/{first_sha[:16]}.parquet")
+    assert lake.sha256(kept) == first_sha
+
+    broken = good_batch(spec).drop(columns="num_1")
+    land(lake, broken)
+    third = validate_partition(lake, spec, "batch", DAY, NOW)
+    assert third.status == "block" and third.superseded_uri == ""
+    assert lake.sha256(lake.partition_path("raw", "demand_events", DAY)) == second_sha

@@ -40,6 +40,7 @@ from pipelines.core.spec.lifecycle import (
     RetrainingSpec,
     RetriesSpec,
     SchedulesSpec,
+    ScoringSpec,
     TrainingSpec,
 )
 from pipelines.core.spec.model_spec import (
@@ -83,6 +84,7 @@ __all__ = [
     "RetrainingSpec",
     "RetriesSpec",
     "SchedulesSpec",
+    "ScoringSpec",
     "SecretRef",
     "Severity",
     "SyntheticOptions",

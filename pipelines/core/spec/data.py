@@ -55,10 +55,12 @@ ALWAYS_BLOCK = frozenset({"empty_file", "not_parquet", "corrupt_parquet", "too_m
 
 
 class DriftEvent(Strict):
-    """A change injected into synthetic data from ``start`` on (for tests and benchmarks)."""
+    """A change injected into synthetic data from ``start`` on, until ``end`` (included) when
+    set (for tests, benchmarks and the demo)."""
 
     kind: Literal["covariate_shift", "concept_drift", "null_spike", "new_category", "schema_break"]
     start: date
+    end: date | None = None
     columns: list[str] = Field(default_factory=list)
     magnitude: Annotated[float, Field(ge=0)] = 1.0
     mode: Literal["to_string", "drop", "rename"] = "to_string"

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
+from pipelines.core.calendar import is_timezone
 from pipelines.core.spec.base import Strict
 
 Algorithm = Literal["lightgbm", "sklearn_hgb", "sklearn_logreg", "torch_mlp"]
@@ -81,6 +82,9 @@ class DriftSpec(Strict):
     day (psi, ks statistic, normed wasserstein, jensen-shannon), except ``chisquare``, a p-value.
     A column's missing-value drift is a rise of its null share above ``max_null_share_increase``.
     The data counts as drifted when ``share_of_drifted_columns`` of the features drift.
+    Evidently's report (on ``report_rows`` rows) is made ``always``, only ``on_drift`` (data,
+    prediction drift or decay), or ``weekly`` (on the first day of a drift, and otherwise once
+    in 7 days); the verdicts that trigger anything never wait for it.
     """
 
     numeric: DriftTestSpec = DriftTestSpec(test="psi")
@@ -92,6 +96,7 @@ class DriftSpec(Strict):
     window_days: Annotated[int, Field(ge=1, le=90)] = 1
     reference_rows: Annotated[int, Field(ge=1000)] = 1_000_000
     report_rows: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
+    report: Literal["always", "on_drift", "weekly"] = "always"
 
     @field_validator("numeric")
     @classmethod
@@ -134,12 +139,20 @@ class RetrainingSpec(Strict):
     max_per_week: Annotated[int, Field(ge=1)] = 2
 
 
+def _check_timezone(value: str) -> str:
+    if not is_timezone(value):
+        raise ValueError(f"unknown timezone {value!r}; use an IANA name such as 'UTC'")
+    return value
+
+
 class PromotionWindow(Strict):
     """When promotion steps may happen: opens at each ``cron`` time for ``hours`` hours."""
 
     cron: str
     hours: Annotated[float, Field(gt=0, le=24 * 7)]
     timezone: str = "UTC"
+
+    _timezone = field_validator("timezone")(_check_timezone)
 
     @field_validator("cron")
     @classmethod
@@ -208,9 +221,13 @@ def _check_cron(value: str | None) -> str | None:
 
 
 class SchedulesSpec(Strict):
-    """When each of the model's DAGs runs (cron, in ``timezone``)."""
+    """When each of the model's DAGs runs (cron, in ``timezone``, an IANA name such as
+    ``America/New_York``). ``end_date``: the last night the nightly schedule runs (a retired
+    model, or a replay of history that must not reach today); requests and manual runs are
+    not bound by it."""
 
     start_date: date
+    end_date: date | None = None
     timezone: str = "UTC"
     training: str = "0 3 * * *"
     scoring: str | None = None
@@ -218,6 +235,20 @@ class SchedulesSpec(Strict):
     promotion: str | None = None
 
     _crons = field_validator("training", "scoring", "monitoring", "promotion")(_check_cron)
+    _timezone = field_validator("timezone")(_check_timezone)
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> SchedulesSpec:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+        return self
+
+
+class ScoringSpec(Strict):
+    """Batch scoring. When a model gets its first champion, the days it could not score for
+    want of one are scored with it, back to ``catch_up_days`` before the day being scored."""
+
+    catch_up_days: Annotated[int, Field(ge=0, le=365)] = 14
 
 
 class RetriesSpec(Strict):

@@ -37,6 +37,7 @@ from pipelines.core.spec.lifecycle import (
     RetrainingSpec,
     RetriesSpec,
     SchedulesSpec,
+    ScoringSpec,
     TrainingSpec,
 )
 
@@ -62,6 +63,7 @@ class ModelSpec(Strict):
     retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     schedules: SchedulesSpec
+    scoring: ScoringSpec = Field(default_factory=ScoringSpec)
     retries: RetriesSpec = Field(default_factory=RetriesSpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
 
