@@ -5,7 +5,7 @@ PYTHON ?= python3
 REQS   := requirements.txt requirements-dev.txt requirements-torch.txt constraints.txt pyproject.toml
 STAMP  := $(VENV)/.installed-$(shell cat $(REQS) | cksum | cut -d' ' -f1)
 
-.PHONY: install bench demo down stack-up stack-down stack-clean test test-fast lint format clean
+.PHONY: install bench soak demo down stack-up stack-down stack-clean test test-fast lint format clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ stack-clean:  ## stop the stack and drop its databases, Redis DB and state folde
 
 bench: install  ## the nightly loop at 1M and 10M rows: DAGs vs the raw floor (benchmarks/README.md)
 	$(PY) -m benchmarks --rows 1000000 10000000
+
+soak: install  ## replay 2013 (365 nights, both models) with 24 seeded faults; invariants checked (docs/soak.md)
+	$(PY) -m benchmarks.soak $(SOAK_ARGS)
 
 test: install  ## the whole test suite (what CI runs)
 	$(VENV)/bin/pytest

@@ -10,7 +10,7 @@ from airflow.sdk import Asset, CronDataIntervalTimetable, PartitionedAssetTimeta
 
 from mlops import settings
 from mlops.notify import FailureNotifier
-from pipelines.core.calendar import day_start
+from pipelines.core.calendar import day_end, day_start
 from pipelines.core.spec import ModelSpec
 
 PLATFORM_OWNER = "ml-platform"
@@ -47,7 +47,8 @@ def model_dag_args(spec: ModelSpec, kind: str, **extra: Any) -> dict[str, Any]:
     return {
         "dag_id": f"{spec.name}__{kind}",
         "start_date": day_start(spec.schedules.start_date, tz),
-        "end_date": day_start(end, tz) if end else None,
+        # The last night runs: its interval starts after midnight (a 02:00 cron).
+        "end_date": day_end(end, tz) - timedelta(microseconds=1) if end else None,
         "catchup": False,
         "max_active_runs": 1,
         "default_args": default_args(spec),

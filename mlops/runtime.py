@@ -44,20 +44,11 @@ def step(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
 
 def partition_day(context: dict[str, Any], spec: ModelSpec) -> date:
     """The partition a run processes: the Param if set, else the run's partition key (a run
-    of a partitioned Asset schedule is for one day), else the date in the triggering Asset
-    events (the newest: a retrain request), else the start of its data interval."""
+    of a partitioned Asset schedule is for one day: scoring, promotion, monitoring and
+    retraining), else the start of its data interval (the nightly cron)."""
     chosen = (context.get("params") or {}).get(DATE_PARAM) or context.get("partition_key")
     if chosen:
         return date.fromisoformat(str(chosen))
-    events = context.get("triggering_asset_events") or {}
-    dates = [
-        str(event.extra["date"])
-        for asset_events in events.values()
-        for event in asset_events
-        if (event.extra or {}).get("date")
-    ]
-    if dates:
-        return date.fromisoformat(max(dates))
     start = context.get("data_interval_start") or context.get("logical_date")
     if start is None:
         raise AirflowFailException(
@@ -66,13 +57,13 @@ def partition_day(context: dict[str, Any], spec: ModelSpec) -> date:
     return local_date(start, spec.schedules.timezone)
 
 
-def partition_date_macro(spec: ModelSpec) -> Callable[[Any, Any, Any, Any], str]:
+def partition_date_macro(spec: ModelSpec) -> Callable[[Any, Any, Any], str]:
     """``partition_day`` as a template macro: ``{{ mlops_partition_date(params,
-    partition_key, triggering_asset_events, data_interval_start) }}`` (the pod's ``--date``)."""
+    partition_key, data_interval_start) }}`` (the training pod's ``--date``)."""
 
-    def partition_date(params: Any, key: Any, events: Any, start: Any) -> str:
-        context = {"params": params, "partition_key": key, "triggering_asset_events": events}
-        return partition_day({**context, "data_interval_start": start}, spec).isoformat()
+    def partition_date(params: Any, key: Any, start: Any) -> str:
+        context = {"params": params, "partition_key": key, "data_interval_start": start}
+        return partition_day(context, spec).isoformat()
 
     return partition_date
 

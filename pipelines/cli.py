@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--version", default=None, help="this registered version")
         if step == "rollback":
             sub.add_argument("--reason", required=True, help="recorded in the history")
+        if step == "train":
+            sub.add_argument(
+                "--requested",
+                action="store_true",
+                help="monitoring asked for this retrain: never a backfill, whenever it runs",
+            )
         sub.add_argument("--models-dir", type=Path, default=None)
         sub.add_argument("--lake", default=None, help="lake root URI (default $MLOPS_LAKE_URI)")
         sub.add_argument("--output", type=Path, default=None, help="also write the JSON here")
@@ -168,7 +174,8 @@ def _train(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, A
         reason=os.environ.get("MLOPS_RUN_REASON", ""),
     )
     artifacts = os.environ.get("MLOPS_ARTIFACT_ROOT")
-    backfill = backfill_of(lake, spec.name, args.date, spec.schedules.timezone)
+    tz = spec.schedules.timezone
+    backfill = None if args.requested else backfill_of(lake, spec.name, args.date, tz)
     result = train(lake, spec, args.date, _tracking(), context, artifacts, backfill)
     return result.to_dict()
 
@@ -176,16 +183,21 @@ def _train(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, A
 def _monitor(args: argparse.Namespace, lake: Lake, spec: ModelSpec) -> dict[str, Any]:
     """Drift, live performance, the Evidently report and the guarded retrain decision."""
     from pipelines.monitoring import runs
+    from pipelines.monitoring.evidently_report import report_skipped
     from pipelines.serving.history import frontier
 
     tracking, artifacts = _tracking(), os.environ.get("MLOPS_ARTIFACT_ROOT")
     result, run_id = runs.check(lake, spec, args.date, tracking, artifacts)
-    files, _ = runs.report(lake, spec, args.date, tracking, result.version, artifacts)
+    skipped, report = report_skipped(lake, spec, args.date, result.drifted), None
+    if not skipped:
+        files, _ = runs.report(lake, spec, args.date, tracking, result.version, artifacts)
+        report = files.html
     newest = frontier(lake, spec.name)
     decision = runs.decide(lake, spec, args.date, tracking, result.triggers, artifacts, newest)
     return {
         **result.summary(),
-        "report": files.html,
+        "report": report,
+        "report_skipped": skipped,
         "mlflow_run": run_id,
         "retrain": decision.retrain,
         "why": decision.why,

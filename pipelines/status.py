@@ -8,7 +8,6 @@ writes: a status read never bootstraps a history or moves an alias.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from pipelines.core import layout
@@ -108,20 +107,11 @@ def _brief_record(record: dict[str, Any]) -> dict[str, Any]:
     return {k: record.get(k) for k in keys}
 
 
-def _newest(paths: list[str], leaf: str) -> tuple[date, str] | None:
-    """The newest ``.../date=D/<leaf>`` among lake paths."""
-    newest = []
-    for path in paths:
-        found = layout.dated(path)
-        if found is not None and found[1] == leaf:
-            newest.append((found[0], path))
-    return max(newest) if newest else None
-
-
 def _last_validation(lake: Lake, spec: ModelSpec) -> dict[str, Any] | None:
     """The newest validation of the model's batch (with its labels' one for that night)."""
     dataset = spec.source.dataset
-    newest = _newest(lake.list_paths(f"{VALIDATION}/{dataset}"), layout.VALIDATION_RESULT)
+    paths = lake.list_paths(f"{VALIDATION}/{dataset}")
+    newest = layout.newest_dated(paths, layout.VALIDATION_RESULT)
     if newest is None:
         return None
     day, path = newest
@@ -140,7 +130,7 @@ def _last_validation(lake: Lake, spec: ModelSpec) -> dict[str, Any] | None:
 
 
 def _last_json(lake: Lake, model: str, leaf: str) -> dict[str, Any] | None:
-    newest = _newest(lake.list_paths(f"{MONITORING}/{model}"), leaf)
+    newest = layout.newest_dated(lake.list_paths(f"{MONITORING}/{model}"), leaf)
     if newest is None:
         return None
     day, path = newest

@@ -76,7 +76,10 @@ class Airflow:
         return response.json() if response.content else {}
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
-        return list(self.call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 500})["dag_runs"])
+        """The DAG's newest runs (the API's page limit, 100 by default, newest first: a night
+        adds a few)."""
+        params = {"limit": 100, "order_by": "-id"}
+        return list(self.call("GET", f"/dags/{dag_id}/dagRuns", params=params)["dag_runs"])
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         found = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
@@ -146,33 +149,46 @@ def busy(client: Airflow, model: str, kind: str, run: dict[str, Any]) -> bool:
     return states.get("request_retrain") not in ("success", "skipped", "failed", "upstream_failed")
 
 
-def drive(client: Airflow, model: str, timezone: str, day: date, limit_s: float) -> Night:
-    """Start the model's night ``day`` and wait until it is over; returns what happened."""
+def drive(
+    client: Airflow,
+    model: str,
+    timezone: str,
+    day: date,
+    limit_s: float,
+    lake: str = LAKE,
+    again: bool = False,
+) -> Night:
+    """Start the model's night ``day`` and wait until it is over; returns what happened.
+    ``again``: the night ran before; a person runs it again from the trigger form."""
     seen = {r["dag_run_id"] for kind in KINDS for r in client.runs(f"{model}__{kind}")}
     tz = ZoneInfo(timezone)
-    client.call(
-        "POST",
-        "/backfills",
-        json={
-            "dag_id": f"{model}__training",
-            "from_date": datetime.combine(day, clock.min, tz).isoformat(),
-            "to_date": datetime.combine(day, clock(23, 59, 59), tz).isoformat(),
-            "max_active_runs": 1,
-            "reprocess_behavior": "none",
-        },
-    )
+    if again:
+        body = {"logical_date": None, "conf": {"partition_date": day.isoformat()}}
+        client.call("POST", f"/dags/{model}__training/dagRuns", json=body)
+    else:
+        client.call(
+            "POST",
+            "/backfills",
+            json={
+                "dag_id": f"{model}__training",
+                "from_date": datetime.combine(day, clock.min, tz).isoformat(),
+                "to_date": datetime.combine(day, clock(23, 59, 59), tz).isoformat(),
+                "max_active_runs": 1,
+                "reprocess_behavior": "none",
+            },
+        )
     deadline = time.monotonic() + limit_s
     while True:
         time.sleep(2)
         runs = night_runs(client, model, seen)
         if settled(client, model, runs):
-            return describe(client, model, day, runs)
+            return describe(client, model, day, runs, lake)
         if time.monotonic() > deadline:
             raise SystemExit(f"{model} {day}: not over after {limit_s:.0f}s; see the Airflow UI")
 
 
 def describe(
-    client: Airflow, model: str, day: date, runs: dict[str, list[dict[str, Any]]]
+    client: Airflow, model: str, day: date, runs: dict[str, list[dict[str, Any]]], lake: str
 ) -> Night:
     """The night's facts, from the runs' results and the verdicts in the lake."""
     night = Night(day)
@@ -190,16 +206,16 @@ def describe(
             late = f" (+{len(scored['caught_up'])} late days)" if scored.get("caught_up") else ""
             night.serving = f"v{scored['champion']}{share}{late}"
             night.rows = int(scored["rows"])
-    night.decision, night.drift, night.retrain = verdicts(model, day)
+    night.decision, night.drift, night.retrain = verdicts(lake, model, day)
     return night
 
 
-def verdicts(model: str, day: date) -> tuple[str, str, str]:
+def verdicts(uri: str, model: str, day: date) -> tuple[str, str, str]:
     """The promotion decision, drift verdict and retrain decision the lake holds for ``day``."""
     from pipelines.core import layout
     from pipelines.core.storage import Lake
 
-    lake = Lake(LAKE)
+    lake = Lake(uri)
 
     def read(path: str) -> dict[str, Any]:
         return dict(lake.read_json(path)) if lake.exists_path(path) else {}

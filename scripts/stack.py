@@ -93,6 +93,8 @@ def _fernet_key() -> str:
 class Stack:
     """Start, stop and kill the stack's processes, each in a process group of its own."""
 
+    airflow_components: tuple[str, ...] = AIRFLOW  # what wait_healthy expects to be running
+
     def __init__(self, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig()
         self.state = self.config.state
@@ -101,15 +103,21 @@ class Stack:
         self.env = self._environment()
 
     # ----------------------------------------------------------------- settings
-    def _environment(self) -> dict[str, str]:
-        """scripts/env.sh (what `make demo` uses) with the production topology on top."""
+    def _demo_environment(self) -> dict[str, str]:
+        """scripts/env.sh (what `make demo` uses) for this state folder and these ports."""
         c = self.config
-        overrides = {
-            "MLOPS_STATE_DIR": str(self.state),
-            "MLOPS_AIRFLOW_PORT": str(c.airflow_port),
-            "MLOPS_MLFLOW_PORT": str(c.mlflow_port),
-        }
-        env = shell_env(overrides)
+        return shell_env(
+            {
+                "MLOPS_STATE_DIR": str(self.state),
+                "MLOPS_AIRFLOW_PORT": str(c.airflow_port),
+                "MLOPS_MLFLOW_PORT": str(c.mlflow_port),
+            }
+        )
+
+    def _environment(self) -> dict[str, str]:
+        """scripts/env.sh with the production topology on top."""
+        c = self.config
+        env = self._demo_environment()
         airflow_db = c.database("airflow")
         connection = {
             "conn_type": "aws",
@@ -348,7 +356,7 @@ class Stack:
                     return
             except OSError:
                 pass
-            for name in AIRFLOW:
+            for name in self.airflow_components:
                 if self.pid(name) is None:
                     raise RuntimeError(f"{name} exited; see {self.logs / (name + '.log')}")
             time.sleep(1)

@@ -55,7 +55,8 @@ def test_steps_run_from_the_shell_and_write_their_result(tmp_path):
     decided = cli(
         "promote", "--model", "flight_delay", "--date", "2013-01-02", "--lake", lake, env=env
     )
-    assert (decided.returncode, json.loads(decided.stdout)["action"]) == (0, "idle")
+    # No champion served on Jan 2: nothing to decide (and nothing recorded).
+    assert (decided.returncode, json.loads(decided.stdout)["action"]) == (0, "no_champion")
     refused = cli(
         "rollback", "--model", "flight_delay", "--reason", "test", "--lake", lake, env=env
     )

@@ -4,8 +4,8 @@ Runs after each scoring (the predictions Asset) or on ``schedules.monitoring``. 
 judges the day against the serving version's reference profile (pipelines/monitoring/check.py);
 ``report`` saves Evidently's report on a sample; ``request_retrain`` applies the spec's
 guardrails and, when a retrain is wanted, emits the ``retrain.<model>`` Asset event whose
-extra says why. The training DAG is scheduled on that Asset as well as on its cron. A day
-with no retrain request ends with ``request_retrain`` skipped and the reason in its log.
+extra says why, for the day's partition: the retraining DAG runs once per requested day. A
+day with no retrain request ends with ``request_retrain`` skipped and the reason in its log.
 """
 
 from __future__ import annotations

@@ -67,14 +67,14 @@ def retraining_dag(spec: ModelSpec) -> DAG:
             user_defined_macros={"mlops_partition_date": partition_date_macro(spec)},
         ),
     ) as dag:
-        _train(spec, retrain_request_task(spec)())
+        _train(spec, retrain_request_task(spec)(), requested=True)
     return dag
 
 
-def _train(spec: ModelSpec, upstream: Any) -> None:
+def _train(spec: ModelSpec, upstream: Any, requested: bool = False) -> None:
     """Train after ``upstream`` (whose result names the day): in process, or as a pod."""
     if settings.execution_mode(spec) == "kubernetes":
-        pod = train_pod(spec)
+        pod = train_pod(spec, requested)
         upstream >> pod
         trained = train_result_task(spec)(pod.output)
     else:

@@ -107,14 +107,19 @@ def request_retrain_task(spec: ModelSpec) -> Any:
             frontier(lake, spec.name),
         )
         log.info("%s %s: %s; facts %s", spec.name, day, decision.why, decision.facts)
-        if decision.repeated:  # a day asks for a retrain once, however often it is monitored
+        # A day asks for a retrain once, however often it is monitored; but a retry of this
+        # task (or a cleared one) may follow a request saved before its event was sent: send
+        # it (training is idempotent by date, so a second event costs a reused version).
+        resend = decision.retrain and context["ti"].try_number > 1
+        if decision.repeated and not resend:
             raise AirflowSkipException(f"{day} was decided before: {decision.why}")
         if not decision.retrain:
             raise AirflowSkipException(decision.why)
         extra = {k: checked[k] for k in REQUEST_FACTS}
         facts = {"date": checked["date"], "why": decision.triggers, **extra}
         emit(context, retrain, facts, [checked["date"]])
-        metrics.retrain_requested(spec.name)
+        if not decision.repeated:
+            metrics.retrain_requested(spec.name)
         return decision.to_dict()
 
     return request_retrain

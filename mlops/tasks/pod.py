@@ -32,10 +32,7 @@ XCOM_RESULT_PATH = "/airflow/xcom/return.json"
 # partition key: a retrain request's day, else the data interval's start) through the
 # ``mlops_partition_date`` macro. Not an XCom pull, so ``airflow tasks render`` can show it without
 # running upstream tasks.
-TRAINING_DATE = (
-    "{{ mlops_partition_date(params, partition_key, triggering_asset_events, "
-    "data_interval_start) }}"
-)
+TRAINING_DATE = "{{ mlops_partition_date(params, partition_key, data_interval_start) }}"
 
 # Deployment settings, rendered at run time (never read at parse time).
 SETTINGS_ENV = {
@@ -56,8 +53,9 @@ CONTEXT_ENV = {
 }
 
 
-def pod_arguments(spec: ModelSpec) -> list[str]:
-    """The CLI arguments of the training pod (the date is a template)."""
+def pod_arguments(spec: ModelSpec, requested: bool = False) -> list[str]:
+    """The CLI arguments of the training pod (the date is a template); ``requested``: a
+    retraining DAG's pod (see ``mlops.tasks.training.train_task``)."""
     return [
         "train",
         "--model",
@@ -68,6 +66,7 @@ def pod_arguments(spec: ModelSpec) -> list[str]:
         spec.fingerprint(),
         "--output",
         XCOM_RESULT_PATH,
+        *(["--requested"] if requested else []),
     ]
 
 
@@ -116,8 +115,9 @@ def _tolerations(spec: ModelSpec) -> list[Any]:
     ]
 
 
-def train_pod(spec: ModelSpec) -> Any:
-    """A KubernetesPodOperator (task id ``train``) that trains ``spec`` in the training image."""
+def train_pod(spec: ModelSpec, requested: bool = False) -> Any:
+    """A KubernetesPodOperator (task id ``train``) that trains ``spec`` in the training image
+    (``requested``: in the retraining DAG)."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from kubernetes.client import models as k8s
 
@@ -137,7 +137,7 @@ def train_pod(spec: ModelSpec) -> Any:
         ],
         service_account_name=execution.service_account,
         cmds=["python", "-m", "pipelines"],
-        arguments=pod_arguments(spec),
+        arguments=pod_arguments(spec, requested),
         env_vars={**SETTINGS_ENV, **CONTEXT_ENV, **QUIET_ENV, **execution.env},
         secrets=_secrets(spec),
         container_resources=_resources(spec),

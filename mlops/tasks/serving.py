@@ -53,10 +53,7 @@ def score_task(spec: ModelSpec) -> Any:
             log.warning("challenger out of service: %s", result.fallback)
         if result.caught_up:
             log.info(
-                "%s: first champion v%s also scored %s",
-                spec.name,
-                result.champion,
-                result.caught_up,
+                "%s: the champion also scored the days before it: %s", spec.name, result.caught_up
             )
         extra = {k: payload[k] for k in SCORED_FACTS}
         emit(context, predictions, {**extra, "date": payload["day"]}, result.days)
@@ -79,10 +76,10 @@ def run_promotion(context: dict[str, Any], spec: ModelSpec, **kwargs: Any) -> di
     from pipelines.serving.runs import promotion_run
 
     actor = kwargs.pop("by", None) or run_actor(context)
-    now = decision_time(context, spec)
+    now, day = decision_time(context, spec), partition_day(context, spec)
     try:
         result = promotion_run(
-            settings.open_lake(), spec, settings.tracking_uri(), now, actor, **kwargs
+            settings.open_lake(), spec, settings.tracking_uri(), now, actor, day=day, **kwargs
         )
     except PromotionError as exc:  # a concurrent run moved first, or a broken invariant
         raise AirflowFailException(f"{spec.name}: {exc}") from exc
@@ -117,13 +114,13 @@ def decide_task(spec: ModelSpec) -> Any:
 
     @step(task_id="decide")
     def decide(**context: Any) -> dict[str, Any]:
-        from pipelines.serving.runs import BEHIND
+        from pipelines.serving.runs import UNDECIDED
 
         params = context.get("params") or {}
         if params.get("action", "decide") != "decide":
             return run_manual(context, spec, params)
         result = run_promotion(context, spec)
-        if result["action"] == BEHIND:  # a backfilled day: nothing to decide, nothing moved
+        if result["action"] in UNDECIDED:  # a backfilled day, or one before the first champion
             raise AirflowSkipException(f"{spec.name}: {result['why']}")
         return result
 

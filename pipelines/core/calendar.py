@@ -46,6 +46,11 @@ def local_date(moment: datetime, timezone: str) -> date:
     return local_time(moment, timezone).date()
 
 
+def day_ending_at(moment: datetime, timezone: str) -> date:
+    """The day that ``moment`` ends (midnight closes the day before it) or falls in."""
+    return local_date(moment - timedelta(microseconds=1), timezone)
+
+
 def days_between(first: date, last: date) -> list[date]:
     """Every date from ``first`` to ``last``, both included (empty when last < first)."""
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]

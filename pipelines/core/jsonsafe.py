@@ -17,7 +17,7 @@ from typing import Any
 
 def json_safe(value: Any) -> Any:
     """``value`` with every NaN and infinity (at any depth) replaced by None, NumPy scalars as
-    Python numbers, dates as ISO text, tuples and sets as lists."""
+    Python numbers, arrays and Series as lists, dates as ISO text, tuples and sets as lists."""
     if isinstance(value, bool) or value is None or isinstance(value, str | int):
         return value
     if isinstance(value, float):
@@ -28,12 +28,7 @@ def json_safe(value: Any) -> Any:
         return [json_safe(v) for v in value]
     if isinstance(value, datetime | date):
         return value.isoformat()
-    item = getattr(value, "item", None)  # NumPy scalars
-    if callable(item):
-        return json_safe(item())
+    to_list = getattr(value, "tolist", None)  # NumPy arrays and scalars, pandas Series
+    if callable(to_list):
+        return json_safe(to_list())
     return value
-
-
-def finite(value: float | None) -> float | None:
-    """A number, or None when it is NaN, infinite or missing."""
-    return value if value is not None and math.isfinite(value) else None

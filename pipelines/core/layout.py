@@ -57,6 +57,12 @@ def dated(path: str) -> tuple[date, str] | None:
     return date.fromisoformat(found.group(1)), found.group(2) or ""
 
 
+def newest_dated(paths: list[str], leaf: str) -> tuple[date, str] | None:
+    """The newest ``.../date=D/<leaf>`` among lake paths, with its date."""
+    found = [(d[0], path) for path in paths if (d := dated(path)) is not None and d[1] == leaf]
+    return max(found, default=None)
+
+
 def date_in(uri: str) -> date | None:
     """The date of the first ``date=D`` folder anywhere in a URI."""
     found = _ANY_DATE.search(uri)
@@ -152,7 +158,8 @@ def promotion_decision(model: str, day: date) -> str:
 
 # ----------------------------------------------------------------------------- registry
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
-CATCH_UP = "catch_up"  # predictions of a day scored late, with the model's first champion
+CATCH_UP = "catch_up"  # predictions of a day scored late, before the model had a champion
+OVERRIDE = "override"  # predictions scored with a version a person forced
 ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
 TAG_PREFIX = "mlops."
 TAG_VALUE_LIMIT = 5000  # MLflow's limit on a tag value
@@ -220,6 +227,16 @@ def gate_tag(name: str) -> str:
 def rollout_tag(name: str) -> str:
     """``mlops.rollout.<name>``: a challenger's rollout (share, step, salt, since, paused)."""
     return tag(f"rollout.{name}")
+
+
+def rollout_started(tags: dict[str, str]) -> bool:
+    """Whether a promotion run ever started a rollout of the version with these tags."""
+    return rollout_tag("salt") in tags
+
+
+def rollout_running(tags: dict[str, str]) -> bool:
+    """Whether the version with these tags is being rolled out now (started, not ended)."""
+    return rollout_started(tags) and Tags.ROLLOUT_ENDED not in tags
 
 
 def airflow_tag(name: str) -> str:

@@ -152,8 +152,8 @@ def retrain_decision(
     frontier: date | None = None,
 ) -> RetrainDecision:
     """Decide for the monitored day, save the decision, and log it. A day is decided once: a
-    second run for it (the day's data published again by the retrain it asked for) returns
-    the first decision, so a request is neither repeated nor overwritten by a later "held"."""
+    second run for it (a re-delivery of the day, a cleared task) returns the first decision,
+    so a request is neither repeated nor overwritten by a later "held"."""
     path = layout.retrain_decision(spec.name, day)
     if lake.exists_path(path):
         stored = RetrainDecision.from_dict(lake.read_json(path))

@@ -47,10 +47,9 @@ def champion_at(lake: Lake, model: str, moment: datetime) -> str | None:
 
 def frontier(lake: Lake, model: str) -> date | None:
     """The newest partition day with a promotion decision recorded (None before the first)."""
-    days = [
-        found[0] for p in lake.list_paths(layout.decisions_of(model)) if (found := layout.dated(p))
-    ]
-    return max(days, default=None)
+    paths = lake.list_paths(layout.decisions_of(model))
+    newest = layout.newest_dated(paths, layout.PROMOTION_DECISION)
+    return newest[0] if newest else None
 
 
 def decision_on(lake: Lake, model: str, day: date) -> dict[str, Any] | None:
@@ -59,7 +58,7 @@ def decision_on(lake: Lake, model: str, day: date) -> dict[str, Any] | None:
     return dict(lake.read_json(path)) if lake.exists_path(path) else None
 
 
-def record_decision(lake: Lake, model: str, day: date, decision: dict[str, Any]) -> str:
+def save_decision(lake: Lake, model: str, day: date, decision: dict[str, Any]) -> str:
     """Keep the night's decision (idempotent: a re-run of the same night overwrites it)."""
     return lake.write_json(
         {**decision, "day": day.isoformat()}, layout.promotion_decision(model, day)

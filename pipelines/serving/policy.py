@@ -5,7 +5,7 @@ time. Pure, so every branch is unit-tested; ``apply`` turns a decision into a tr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from statistics import NormalDist
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.core.calendar import local_time
+from pipelines.core.jsonsafe import json_safe
 from pipelines.core.spec import PromotionSpec, PromotionWindow
 from pipelines.serving.state import Action, Record, State, abort, advance, start
 
@@ -40,8 +41,7 @@ class LiveComparison:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: an undefined number (too few rows) is None, not NaN or infinity."""
-        values = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        return {k: v if math.isfinite(v) else None for k, v in values.items()}
+        return dict(json_safe(asdict(self)))
 
 
 def compare_cohorts(

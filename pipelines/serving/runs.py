@@ -10,13 +10,22 @@ run builds one ``Registry``.
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import asdict, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pipelines.core.calendar import day_end, days_between, local_date
+from pipelines.core.calendar import day_end, day_ending_at, days_between
 from pipelines.core.errors import ConcurrentPromotionError, PromotionError
-from pipelines.core.layout import CATCH_UP, CHALLENGER, FEATURES, PREDICTIONS, Tags
+from pipelines.core.layout import (
+    CATCH_UP,
+    CHALLENGER,
+    CHAMPION,
+    FEATURES,
+    PREDICTIONS,
+    Tags,
+    rollout_started,
+)
 from pipelines.core.registry import Registry
 from pipelines.core.spec import ModelSpec
 from pipelines.core.storage import Lake
@@ -25,8 +34,11 @@ from pipelines.serving.evidence import live_comparison
 from pipelines.serving.scoring import ScoreResult, score_day
 from pipelines.serving.state import State
 
+log = logging.getLogger(__name__)
 MANUAL_ACTIONS = ("advance", "abort")
 BEHIND = "behind_frontier"  # the action of a promotion run for a day behind the frontier
+NO_CHAMPION = "no_champion"  # ... for a day no champion served (scored late, if at all)
+UNDECIDED = (BEHIND, NO_CHAMPION)  # such runs decide nothing and record nothing
 
 
 def _current(lake: Lake, registry: Registry, spec: ModelSpec, by: str) -> state.State:
@@ -36,11 +48,25 @@ def _current(lake: Lake, registry: Registry, spec: ModelSpec, by: str) -> state.
 
 
 def _waiting_challenger(registry: Registry, model: str) -> str | None:
-    """The version the ``challenger`` alias names, unless its rollout already ended."""
+    """The version the ``challenger`` alias names, unless its rollout already ended; else the
+    newest version that passed the gate while another was rolling out (training tags it
+    ``challenger`` without the alias), if it is newer than every version rolled out or
+    crowned since: it waited for that rollout to end."""
     candidate = registry.alias_version(model, CHALLENGER)
-    if candidate is None or (candidate.tags or {}).get(Tags.ROLLOUT_ENDED):
-        return None  # a challenger alias left on a version already ruled out
-    return str(candidate.version)
+    if candidate is not None and not (candidate.tags or {}).get(Tags.ROLLOUT_ENDED):
+        return str(candidate.version)
+    champion = registry.alias_version(model, CHAMPION)
+    versions = registry.versions(model)
+    served = [int(v.version) for v in versions if rollout_started(v.tags or {})]
+    floor = max([*served, int(champion.version) if champion else 0])
+    waiting = [
+        int(v.version)
+        for v in versions
+        if (v.tags or {}).get(Tags.DECISION) == CHALLENGER
+        and not rollout_started(v.tags or {})
+        and int(v.version) > floor
+    ]
+    return str(max(waiting)) if waiting else None
 
 
 def promotion_run(
@@ -51,19 +77,28 @@ def promotion_run(
     by: str,
     approved: bool = False,
     expected_seq: int | None = None,
+    day: date | None = None,
 ) -> dict[str, Any]:
-    """Decide and, unless a person must approve first, apply one step for the partition day
-    that ends at ``now``; returns the decision (a repeated night returns the one it made)."""
-    day = local_date(now - timedelta(microseconds=1), spec.schedules.timezone)
+    """Decide and, unless a person must approve first, apply one step at ``now`` for the
+    partition ``day`` (default: the day ending at ``now``); returns the decision (a repeated
+    night returns the one it made). Days behind the frontier, and days no champion served,
+    decide nothing."""
+    tz = spec.schedules.timezone
+    day = day or day_ending_at(now, tz)
+    if day_end(day, tz) > datetime.now(UTC):
+        raise PromotionError(f"{spec.name}: {day} is not over yet; a decision needs a whole day")
     newest = history.frontier(lake, spec.name)
     if newest is not None and day < newest:
         why = f"{day} is behind the frontier {newest}: a backfill starts no promotion decision"
-        return {"action": BEHIND, "why": why, "applied": False, "day": day.isoformat()}
+        return _undecided(BEHIND, why, day)
     done = history.decision_on(lake, spec.name, day)
     if done is not None and not approved:
         return {**done, "applied": False, "repeated": True}
     registry = Registry(tracking_uri)
     before = _current(lake, registry, spec, by)
+    served = state.state_at(history.read_history(lake, spec.name), spec.name, day_end(day, tz))
+    if served.champion is None:
+        return _undecided(NO_CHAMPION, f"no champion served on {day}: nothing to decide", day)
     if expected_seq is not None and before.seq != expected_seq:
         raise ConcurrentPromotionError(
             f"{spec.name}: the state changed while waiting for approval (history "
@@ -83,8 +118,12 @@ def promotion_run(
     if decision.version:
         why = f"{decision.action}: {decision.why}"[:5000]
         registry.set_tags(spec.name, decision.version, {Tags.ROLLOUT_LAST: why})
-    history.record_decision(lake, spec.name, day, {**result, "at": now.isoformat()})
+    history.save_decision(lake, spec.name, day, {**result, "at": now.isoformat()})
     return result
+
+
+def _undecided(action: str, why: str, day: date) -> dict[str, Any]:
+    return {"action": action, "why": why, "applied": False, "day": day.isoformat()}
 
 
 def manual_run(
@@ -172,8 +211,8 @@ def scoring_run(
     latest = _current(lake, registry, spec, by)  # starts an empty history
     records = history.read_history(lake, spec.name)
     served = state.state_at(records, spec.name, moment)
-    since = _catch_up_since(spec, records) if version is None else None
-    if since is not None and served.champion is None and day >= since:
+    window = _catch_up_window(spec, records) if version is None else None
+    if window is not None and served.champion is None and window[0] <= day <= window[1]:
         now = State(spec.name, champion=latest.champion)
         result = score_day(lake, spec, day, registry, now, served_as=CATCH_UP)
     else:
@@ -184,18 +223,18 @@ def scoring_run(
             # A promotion run that moved first sees the fallback on the next scoring run.
             with contextlib.suppress(ConcurrentPromotionError):
                 history.commit(lake, registry, served, record)
-    if since is None or latest.champion is None:
+    if window is None or latest.champion is None:
         return result
-    return _catch_up(lake, spec, result, registry, records, since, latest.champion)
+    return _catch_up(lake, spec, result, registry, records, window, latest.champion)
 
 
-def _catch_up_since(spec: ModelSpec, records: list[state.Record]) -> date | None:
-    """The first day a late champion may score: ``scoring.catch_up_days`` before the day the
-    first champion was set (None: no champion yet, or catching up is off)."""
+def _catch_up_window(spec: ModelSpec, records: list[state.Record]) -> tuple[date, date] | None:
+    """The days a late champion may score: from ``scoring.catch_up_days`` before the day the
+    first champion was set, to that day (None: no champion yet, or catching up is off)."""
     if not records or spec.scoring.catch_up_days == 0:
         return None
-    first = local_date(records[0].at - timedelta(microseconds=1), spec.schedules.timezone)
-    return first - timedelta(days=spec.scoring.catch_up_days)
+    first = day_ending_at(records[0].at, spec.schedules.timezone)
+    return first - timedelta(days=spec.scoring.catch_up_days), first
 
 
 def _catch_up(
@@ -204,21 +243,28 @@ def _catch_up(
     result: ScoreResult,
     registry: Registry,
     records: list[state.Record],
-    since: date,
+    window: tuple[date, date],
     champion: str,
 ) -> ScoreResult:
-    """Score the days from ``since`` to before ``result.day`` that have features but no
+    """Score the days of ``window`` before ``result.day`` that have features but no
     predictions because no champion served at their end (their scoring ran before the first
-    one existed) with ``champion``, labelled ``catch_up``."""
+    one existed) with ``champion``, labelled ``catch_up``. Best effort: a day that fails is
+    logged and left, and never fails the day being scored."""
     tz = spec.schedules.timezone
+    last = min(window[1], result.day - timedelta(days=1))
     earlier = [
         past
-        for past in days_between(since, result.day - timedelta(days=1))
+        for past in days_between(window[0], last)
         if lake.exists(FEATURES, spec.name, past)
         and not lake.exists(PREDICTIONS, spec.name, past)
         and state.state_at(records, spec.name, day_end(past, tz)).champion is None
     ]
-    first = State(spec.name, champion=champion)
+    first, done = State(spec.name, champion=champion), []
     for past in earlier:
-        score_day(lake, spec, past, registry, first, served_as=CATCH_UP)
-    return replace(result, caught_up=[past.isoformat() for past in earlier])
+        try:
+            score_day(lake, spec, past, registry, first, served_as=CATCH_UP)
+        except Exception:  # an old day that cannot be scored must not stop today's
+            log.exception("%s: catching up %s failed; it stays unscored", spec.name, past)
+            continue
+        done.append(past.isoformat())
+    return replace(result, caught_up=done)

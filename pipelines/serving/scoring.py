@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.core.errors import NoChampionError, PartitionMissingError
-from pipelines.core.layout import CHAMPION, FEATURES, PREDICTIONS
+from pipelines.core.layout import CHAMPION, FEATURES, OVERRIDE, PREDICTIONS
 from pipelines.core.registry import Registry
 from pipelines.core.spec import ModelSpec
 from pipelines.core.storage import Lake
@@ -29,7 +29,6 @@ from pipelines.serving.state import State
 from pipelines.training.pyfunc import predict_logged
 
 log = logging.getLogger(__name__)
-OVERRIDE = "override"  # the alias in rows scored with a version a person forced
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@ all its tags in one call, and given the alias the gate decided, with the decisio
 tags (``mlops.decision*``), so the registry alone says what happened and why.
 
 The first version that passes becomes ``champion`` (a "bootstrap"); later ones that pass
-become ``challenger`` for the promotion strategy to elevate; failures are tagged
-``rejected``. Applying a decision is idempotent: a re-run after a crash between "registered"
-and "alias moved" finishes the job without a duplicate.
+become ``challenger`` for the promotion strategy to elevate, or, while another version is
+being rolled out, wait without an alias (tagged ``challenger``) for that rollout to end;
+failures are tagged ``rejected``. Applying a decision is idempotent: a re-run after a crash
+between "registered" and "alias moved" finishes the job without a duplicate.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pipelines.core.layout import (
     TAG_VALUE_LIMIT,
     Tags,
     gate_tag,
+    rollout_running,
 )
 from pipelines.core.registry import Registry
 from pipelines.core.spec import ModelSpec
@@ -89,8 +91,15 @@ def apply_gate(
         why = "first version to pass"
         record_decision(registry, model, version, "bootstrap_champion", actor, why)
         return CHAMPION
-    registry.set_alias(model, CHALLENGER, version)
     why = f"passed the gate vs v{champion.version}"
+    current = registry.alias_version(model, CHALLENGER)
+    running = current is not None and rollout_running(current.tags or {})
+    if running and current is not None and str(current.version) != str(version):
+        # A running rollout is never preempted: this version waits for it to end.
+        why += f"; waits for the rollout of v{current.version} to end"
+        record_decision(registry, model, version, "challenger", actor, why)
+        return ""
+    registry.set_alias(model, CHALLENGER, version)
     record_decision(registry, model, version, "challenger", actor, why)
     return CHALLENGER
 

@@ -50,22 +50,21 @@ def publish(
 
 
 def _supersede(lake: Lake, result: ValidationResult) -> str:
-    """Keep the clean partition a re-delivery with other bytes replaces (its URI, or '' when
-    there is none or the bytes are the same delivery again)."""
-    dataset, day = result.dataset, result.day
-    stored = layout.validation_result(dataset, day)
-    if not lake.exists(layout.RAW, dataset, day) or not lake.exists_path(stored):
+    """Keep the clean partition a re-delivery with other bytes replaces, named by its own
+    hash (its URI; '' when there is none or it holds these very bytes)."""
+    raw_path = lake.partition_path(layout.RAW, result.dataset, result.day)
+    if not lake.exists(layout.RAW, result.dataset, result.day):
         return ""
-    earlier = str(lake.read_json(stored).get("sha256", ""))
-    if not earlier or earlier == result.sha256:
+    earlier = lake.sha256(raw_path)
+    if earlier == result.sha256:
         return ""
-    target = lake.path(layout.superseded_file(dataset, day, earlier))
-    lake.move(lake.partition_path(layout.RAW, dataset, day), target)
+    target = lake.path(layout.superseded_file(result.dataset, result.day, earlier))
+    lake.move(raw_path, target)
     log.warning(
-        "%s %s: a new delivery (sha256 %s...) replaces the one validated before (%s...), "
-        "kept at %s",
-        dataset,
-        day,
+        "%s %s: a new delivery (sha256 %s...) replaces the partition validated before "
+        "(%s...), kept at %s",
+        result.dataset,
+        result.day,
         result.sha256[:12],
         earlier[:12],
         lake.uri(target),

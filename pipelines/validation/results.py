@@ -122,6 +122,7 @@ class DayValidation:
 
     batch: ValidationResult
     labels: ValidationResult | None
+    late_labels: list[ValidationResult] = field(default_factory=list)  # of earlier days
 
     @property
     def blocked(self) -> bool:
@@ -140,4 +141,5 @@ class DayValidation:
             "status": self.batch.status,
             "batch": brief(self.batch),
             "labels": brief(self.labels),
+            "late_labels": [brief(r) for r in self.late_labels],
         }

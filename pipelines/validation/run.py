@@ -105,8 +105,9 @@ def validate_day(
     now: datetime | None = None,
     learned: dict[str, Any] | None = None,
 ) -> DayValidation:
-    """Validate night D's deliveries: the batch of D, the labels of D - delay, and move the
-    source's reference tables along."""
+    """Validate night D's deliveries: the batch of D, the labels of D - delay, any labels of
+    earlier days that landed late (after their own night), and move the source's reference
+    tables along."""
     move_along(lake, get_source(spec).context_datasets, day)
     batch = validate_partition(lake, spec, "batch", day, now, learned)
     label_day = day - timedelta(days=spec.label.arrival_delay_days)
@@ -116,7 +117,9 @@ def validate_day(
         layout.validation_result(labels_dataset, label_day)
     ):
         labels = validate_partition(lake, spec, "labels", label_day, now)
-    return DayValidation(batch=batch, labels=labels)
+    waiting = [d for d in lake.list_dates(layout.LANDING, labels_dataset) if d < label_day]
+    late = [validate_partition(lake, spec, "labels", d, now) for d in waiting]
+    return DayValidation(batch=batch, labels=labels, late_labels=late)
 
 
 def validate_file(

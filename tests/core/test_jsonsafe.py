@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.core.jsonsafe import finite, json_safe
+from pipelines.core.jsonsafe import json_safe
 
 pytestmark = pytest.mark.unit
 
@@ -33,13 +33,11 @@ def test_nan_and_infinity_become_null_at_any_depth():
         json.dumps(value, allow_nan=False, default=str)  # what Airflow's XCom push refuses
 
 
-def test_finite_numbers_pass_and_undefined_ones_do_not():
-    assert (finite(0.25), finite(math.nan), finite(math.inf), finite(None)) == (
-        0.25,
-        None,
-        None,
-        None,
-    )
+def test_arrays_and_series_become_lists():
+    import pandas as pd
+
+    value = {"a": np.array([1.0, np.nan]), "s": pd.Series([np.inf, 2]), "x": np.float32(0.5)}
+    assert json_safe(value) == {"a": [1.0, None], "s": [None, 2.0], "x": 0.5}
 
 
 def test_a_task_built_by_step_returns_json_safe_results():

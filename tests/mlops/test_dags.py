@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,26 @@ def test_training_dag_shape_and_schedule(airflow_db):
     assert str(dag.start_date.date()) == "2013-01-01"
     assert {a.name for a in dag.get_task("train").outlets} == {"model.flight_delay"}
     assert "partition_date" in dag.params
+
+
+def test_the_nightly_schedule_ends_with_the_night_of_the_end_date(airflow_db, monkeypatch):
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables.base import DagRunInfo, TimeRestriction
+
+    monkeypatch.setenv("MLOPS_SCHEDULE_END", "2013-01-14")
+    dag = DagSerialization.from_dict(
+        DagSerialization.to_dict(dagbag().dags["flight_delay__training"])
+    )
+    limits = TimeRestriction(dag.start_date, dag.end_date, catchup=True)
+
+    def night_after(day: int):
+        start = datetime(2013, 1, day, 7, tzinfo=UTC)  # 02:00 in New York
+        done = DagRunInfo.interval(start, start + timedelta(days=1))
+        found = dag.timetable.next_dagrun_info_v2(last_dagrun_info=done, restriction=limits)
+        return found and found.data_interval.start.astimezone(UTC)
+
+    assert night_after(13) == datetime(2013, 1, 14, 7, tzinfo=UTC)  # the 14th runs
+    assert night_after(14) is None  # and is the last
 
 
 def test_retraining_runs_once_per_requested_day(airflow_db):

@@ -12,7 +12,8 @@ from mlflow import MlflowClient
 
 from pipelines.core.calendar import day_end
 from pipelines.core.spec import load_spec
-from pipelines.serving.runs import scoring_run
+from pipelines.serving.history import frontier
+from pipelines.serving.runs import promotion_run, scoring_run
 from pipelines.training.context import RunContext
 from pipelines.training.train import train
 from tests.conftest import MODELS, deploy_models, replay, steady_synthetic
@@ -68,8 +69,22 @@ def retrain_events(session):
     return session.scalars(query).all()
 
 
+class Outlet:
+    """Records what a task puts on its outlet event (any Asset)."""
+
+    def __init__(self) -> None:
+        self.extra, self.days = None, set()
+
+    def __getitem__(self, asset):
+        return self
+
+    def add_partitions(self, keys):
+        self.days.update(keys)
+
+
 def test_drift_requests_a_retrain_through_the_asset_and_retraining_runs_on_it(monitored):
     from airflow.models.dag import DagModel
+    from airflow.sdk.exceptions import AirflowSkipException
     from airflow.utils.session import create_session
 
     spec, lake, tracking, dags = monitored
@@ -92,12 +107,17 @@ def test_drift_requests_a_retrain_through_the_asset_and_retraining_runs_on_it(mo
         assert (event.partition_key, event.extra["date"]) == (str(SHIFTED), str(SHIFTED))
         assert event.extra["drifted_columns"] == ["num_0", "num_1", "num_2", "num_3"]
         assert event.extra["why"][0].startswith("data drift: 40% of features drifted")
-    # The scheduler's own step turns the request into one retraining run for that day.
+    # The scheduler's own step turns the request into one retraining run for that day. It
+    # starts late: the next night's promotion already moved the frontier past the day.
     ((triggered, consumed),) = scheduler_creates_runs(retraining)
     assert (triggered.partition_key, consumed) == (str(SHIFTED), 1)
+    next_night = SHIFTED + timedelta(days=1)
+    promotion_run(lake, spec, tracking, day_end(next_night, "UTC"), "night 7")
+    assert frontier(lake, MODEL) == next_night
     assert run_existing(dags[retraining], triggered) == {"request": "success", "train": "success"}
     version = client.get_model_version(MODEL, "2")
     assert version.tags["mlops.logical_date"] == SHIFTED.isoformat()
+    assert "mlops.behind_frontier" not in version.tags  # asked for at the frontier: present
     assert version.tags["mlops.airflow.trigger"] == "asset_triggered"
     assert version.tags["mlops.train_days"].endswith(str(CALM))  # labels known on day 6
 
@@ -105,11 +125,23 @@ def test_drift_requests_a_retrain_through_the_asset_and_retraining_runs_on_it(mo
     run, states = night(spec, lake, tracking, dags, SHIFTED)
     assert states["request_retrain"] == "skipped"
     assert len(scheduler_creates_runs(retraining)) == 1
+    # ... but a retry of the task (the request saved, the task failed before its event was
+    # sent) sends the saved request again.
+    checked = run.get_task_instance("check").xcom_pull(task_ids="check")
+    request = dags[f"{MODEL}__monitoring"].get_task("request_retrain").python_callable
+    for try_number, resent in ((1, False), (2, True)):
+        sent = Outlet()
+        context = {"ti": type("TI", (), {"try_number": try_number})(), "outlet_events": sent}
+        if resent:
+            assert request(checked, **context)["retrain"]
+            assert (sent.extra["date"], sent.days) == (str(SHIFTED), {str(SHIFTED)})
+        else:
+            with pytest.raises(AirflowSkipException, match="decided before"):
+                request(checked, **context)
+            assert sent.extra is None
 
     # The nightly schedule of a model that trains on request registers nothing: the train
     # task (or training pod) skips before it starts, for scheduled runs and their backfills.
-    from airflow.sdk.exceptions import AirflowSkipException
-
     skip_unless_requested = dags[f"{MODEL}__training"].get_task("train")._pre_execute_hook
     for run_type in ("scheduled", "backfill"):
         nightly = type("DagRun", (), {"run_type": run_type})()

@@ -226,6 +226,9 @@ def test_a_retrain_request_date_reaches_the_pod(
     _, pod = rendered_pod(bag, dag, "2013-06-01T07:00:00+00:00", partition_key="2013-04-03")
     args = container(pod)["args"]
     assert args[args.index("--date") + 1] == "2013-04-03"
+    assert "--requested" in args  # never judged as a backfill, however late it runs
+    _, nightly = training_dag(models_dir)
+    assert "--requested" not in nightly.get_task("train").arguments
 
 
 def test_a_cpu_pod_asks_for_no_gpu_and_uses_the_default_pool(

@@ -117,8 +117,8 @@ def test_covariate_shift_is_data_drift_and_requests_a_retrain(trained, tmp_path)
     assert result.data_drift and result.drifted_share == pytest.approx(0.4)
     assert decision.retrain and decision.triggers[0].startswith("data drift: 40%")
     assert "num_0 (psi" in decision.triggers[0]
-    # The day is monitored again (the retrain re-publishes its data): the request stands,
-    # it is neither repeated nor overwritten by a "held" (the new version's cooldown).
+    # The day is monitored again (a re-delivery, a cleared task): the request stands, it is
+    # neither repeated nor overwritten by a "held" (the new version's cooldown).
     again = monitoring.decide(lake, spec, day, tracking, result.triggers)
     assert again.repeated and again.retrain and again.triggers == decision.triggers
     assert lake.read_json(retrain_decision(spec.name, day))["retrain"] is True

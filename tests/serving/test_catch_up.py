@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.core.calendar import day_end
 from pipelines.core.errors import NoChampionError
-from pipelines.core.layout import CATCH_UP, CHAMPION, PREDICTIONS
+from pipelines.core.layout import CATCH_UP, CHAMPION, FEATURES, PREDICTIONS
 from pipelines.core.spec import ScoringSpec
 from pipelines.serving import history
 from pipelines.serving.runs import scoring_run
@@ -94,3 +94,15 @@ def test_a_night_scored_before_its_training_crowned_the_first_champion_is_caught
     assert (nightly.served_as, nightly.champion) == (CHAMPION, "1")
     assert nightly.caught_up == [d.isoformat() for d in JAN[:4]]
     assert served_as(lake, synthetic_spec, TRAINED) == {CATCH_UP}
+
+
+def test_a_day_that_cannot_be_caught_up_is_left_and_todays_scoring_goes_on(
+    late, synthetic_spec, lake, caplog
+):
+    broken = lake.partition_path(FEATURES, synthetic_spec.name, JAN[1])
+    Path(broken).write_bytes(b"not parquet")  # Jan 2's features were damaged since
+    scored = late(synthetic_spec, TRAINED)
+    assert scored.caught_up == [JAN[0].isoformat(), JAN[2].isoformat()]
+    assert not lake.exists(PREDICTIONS, synthetic_spec.name, JAN[1])
+    assert served_as(lake, synthetic_spec, TRAINED) == {CATCH_UP}
+    assert "catching up 2013-01-02 failed" in caplog.text

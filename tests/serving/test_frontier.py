@@ -9,12 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from pipelines.core.calendar import day_end
-from pipelines.core.errors import ConcurrentPromotionError
+from pipelines.core.errors import ConcurrentPromotionError, PromotionError
 from pipelines.core.layout import CHALLENGER, CHAMPION, PREVIOUS
 from pipelines.core.registry import Registry
 from pipelines.core.spec import PromotionSpec
 from pipelines.serving import history
-from pipelines.serving.runs import BEHIND, promotion_run, rollback_run
+from pipelines.serving.runs import BEHIND, NO_CHAMPION, promotion_run, rollback_run
 from pipelines.training.train import train
 from tests.conftest import replay
 from tests.serving.conftest import START
@@ -42,6 +42,22 @@ def test_each_night_is_decided_once_and_a_past_night_decides_nothing(world):
     assert "behind the frontier 2013-01-04" in past["why"]
     assert history.read_history(lake, spec.name) == records
     assert history.decision_on(lake, spec.name, JAN[3]) is None
+
+
+def test_a_day_no_champion_served_and_a_day_not_over_decide_nothing(world):
+    spec, lake, tracking, client = world
+    copy_as_challenger(client, spec.name, "1")
+    early = promotion_run(lake, spec, tracking, end(2), "a caught-up night 2")
+    assert (early["action"], early["applied"]) == (NO_CHAMPION, False)  # v1 came at Jan 3's end
+    assert history.decision_on(lake, spec.name, JAN[2]) is None
+    assert history.frontier(lake, spec.name) is None
+    records = history.read_history(lake, spec.name)
+    with pytest.raises(PromotionError, match="is not over yet"):
+        promotion_run(lake, spec, tracking, datetime.now(UTC), "a form without a date")
+    assert history.read_history(lake, spec.name) == records
+    assert history.frontier(lake, spec.name) is None
+    later = promotion_run(lake, spec, tracking, end(4), "night 4")  # the present is unmoved
+    assert later["action"] == "start"
 
 
 def test_a_backfilled_training_judges_against_what_served_then_and_moves_no_alias(world, tmp_path):
@@ -124,7 +140,9 @@ def test_a_rollback_while_a_backfill_trains_keeps_both_and_moves_only_what_the_p
 def test_dates_are_the_models_own(world):
     """The decision of night D is stamped at the end of D in the model's timezone."""
     spec, lake, tracking, _ = world
-    schedules = spec.schedules.model_copy(update={"timezone": "Asia/Tokyo"})
-    tokyo = spec.model_copy(update={"schedules": schedules})
-    promotion_run(lake, tokyo, tracking, day_end(date(2013, 1, 4), "Asia/Tokyo"), "night")
+    schedules = spec.schedules.model_copy(update={"timezone": "America/New_York"})
+    new_york = spec.model_copy(update={"schedules": schedules})
+    end_of_4th = day_end(date(2013, 1, 4), "America/New_York")
+    assert end_of_4th.astimezone(UTC).date() == date(2013, 1, 5)  # already the 5th in UTC
+    promotion_run(lake, new_york, tracking, end_of_4th, "night")
     assert history.frontier(lake, spec.name) == date(2013, 1, 4)

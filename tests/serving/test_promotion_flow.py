@@ -21,6 +21,7 @@ from pipelines.serving import state as promotion
 from pipelines.serving.runs import promotion_run, rollback_run, scoring_run
 from pipelines.serving.split import challenger_mask
 from pipelines.training.pyfunc import as_model_input
+from pipelines.training.registration import apply_gate
 from pipelines.training.train import train
 from tests.conftest import replay
 
@@ -178,6 +179,32 @@ def test_stepwise_promotion_abort_pause_and_rollback_over_replayed_days(world):
     assert [r.seq for r in records] == list(range(1, len(records) + 1))
 
 
+def test_a_version_that_passes_during_a_rollout_waits_for_it_to_end(world):
+    """Training never takes the challenger alias from a running rollout (the next promotion
+    run would put it back, and the new version would be lost): the version waits, tagged,
+    and its own rollout starts the night after the running one ends."""
+    spec, lake, tracking, client = world
+    model, registry = spec.name, Registry(tracking)
+    first = copy_as_challenger(client, model, "1")
+    day = START + timedelta(days=3)
+    assert night(spec, lake, tracking, day)[1]["action"] == "start"
+    source = client.get_model_version(model, "1")
+    waiting = str(client.create_model_version(model, source.source, source.run_id).version)
+    assert apply_gate(registry, model, waiting, True, [], "training") == ""
+    assert aliases(client, model)[CHALLENGER] == first
+    why = client.get_model_version(model, waiting).tags["mlops.decision.why"]
+    assert why.endswith(f"waits for the rollout of v{first} to end")
+    decided = []
+    for _ in range(24):
+        day += timedelta(days=1)
+        action = night(spec, lake, tracking, day)[1]
+        decided.append((action["action"], action.get("version")))
+        if action["action"] == "start":
+            break
+    assert ("promote", first) in decided and decided[-1] == ("start", waiting)
+    assert aliases(client, model) == {CHAMPION: first, CHALLENGER: waiting, PREVIOUS: "1"}
+
+
 def test_two_promotion_runs_racing_write_one_transition(world):
     spec, lake, tracking, client = world
     replay(lake, spec, [START + timedelta(days=3)])
@@ -193,7 +220,8 @@ def test_two_promotion_runs_racing_write_one_transition(world):
 
     def run() -> None:
         try:
-            outcomes.append(promotion_run(lake, spec, tracking, end_of(START), "racer"))
+            night = end_of(START + timedelta(days=3))
+            outcomes.append(promotion_run(lake, spec, tracking, night, "racer"))
         except ConcurrentPromotionError as exc:
             outcomes.append(exc)
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 import yaml
+from gate import TcpGate
 from stack import LAKE_BUCKET, S3_KEY, S3_SECRET, Stack, StackConfig, s3_client
 
 from tests.conftest import MODELS, free_port, replay
-from tests.stack.gate import TcpGate
 
 MODEL = "flight_delay"
 HISTORY = (date(2013, 1, 1), date(2013, 1, 2))  # written in-process before Airflow starts

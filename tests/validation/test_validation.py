@@ -269,6 +269,22 @@ def test_validate_day_moves_labels_and_reports_both(lake, spec):
     assert lake.exists("raw", "demand_events_labels", date(2013, 1, 1))
 
 
+def test_labels_that_land_after_their_night_are_validated_by_the_next_night(lake, spec):
+    """Labels of Dec 30 and 31 arrive with the batch of Jan 2 (two and one nights late): the
+    night validates them too, bad ones to quarantine; none is left unread in landing."""
+    late, bad = date(2012, 12, 30), date(2012, 12, 31)
+    land(lake, good_batch(spec))
+    land(lake, good_labels(spec, late), "demand_events_labels", late)
+    land(lake, good_labels(spec, bad).assign(target=1e6), "demand_events_labels", bad)
+    verdict = validate_day(lake, spec, DAY, NOW)
+    assert verdict.labels is None  # Jan 1's labels have not come
+    assert [(r.day, r.status) for r in verdict.late_labels] == [(late, "pass"), (bad, "block")]
+    assert lake.exists("raw", "demand_events_labels", late)
+    assert not lake.exists("raw", "demand_events_labels", bad)
+    assert lake.list_dates("landing", "demand_events_labels") == []
+    assert [r["dataset"] for r in verdict.to_dict()["late_labels"]] == ["demand_events_labels"] * 2
+
+
 # ------------------------------------------------------------------------------ review
 def quarantine_renamed(lake, spec) -> str:
     sha = land(lake, good_batch(spec).rename(columns={"num_3": "num_three"}))
@@ -360,3 +376,11 @@ def test_a_second_delivery_with_other_bytes_replaces_the_first_and_keeps_it(lake
     third = validate_partition(lake, spec, "batch", DAY, NOW)
     assert third.status == "block" and third.superseded_uri == ""
     assert lake.sha256(lake.partition_path("raw", "demand_events", DAY)) == second_sha
+
+    # After a blocked one, the next clean delivery keeps the partition it replaces under
+    # that partition's own hash (not the blocked delivery's).
+    land(lake, good_batch(spec).iloc[:-7])
+    fourth = validate_partition(lake, spec, "batch", DAY, NOW)
+    assert fourth.status == "pass"
+    assert fourth.superseded_uri.endswith(f"/{second_sha[:16]}.parquet")
+    assert lake.sha256(fourth.superseded_uri) == second_sha

@@ -245,8 +245,9 @@ class SchedulesSpec(Strict):
 
 
 class ScoringSpec(Strict):
-    """Batch scoring. When a model gets its first champion, the days it could not score for
-    want of one are scored with it, back to ``catch_up_days`` before the day being scored."""
+    """Batch scoring. When a model gets its first champion, the next scoring run also scores
+    the days it could not score for want of one (their runs came first), from
+    ``catch_up_days`` before the first champion's day to that day; 0 turns this off."""
 
     catch_up_days: Annotated[int, Field(ge=0, le=365)] = 14
 
