@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         soak = Soak(live, names, nights, progress, state, started)
         soak.unpause()
         for night in todo:
+            if (state / "STOP").exists():  # a person ends the chunk early, between nights
+                say(f"{state / 'STOP'} found: this chunk ends before {night}")
+                break
             soak.night(night)
             if args.check_every and progress.done % args.check_every == 0:
                 soak.report(args, final=False)
