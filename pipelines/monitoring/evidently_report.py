@@ -4,11 +4,13 @@ Evidently's drift preset holds both datasets in memory and is slow on millions o
 (evidently issues 1526 and 763), so the verdicts that trigger anything come from
 pipelines/monitoring/check.py; this report shows the same tests on ``drift.report_rows`` rows of the
 day against the serving version's reference sample (saved at training), with the spec's
-tests and thresholds. HTML and JSON go to ``monitoring/<model>/date=D/`` in the lake.
+tests and thresholds. HTML and JSON go to ``monitoring/<model>/date=D/`` in the lake. A column
+with no value on one side (a day without wind gusts) is left out of the report.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -22,6 +24,7 @@ from pipelines.core.spec import ModelSpec
 from pipelines.core.storage import Lake
 from pipelines.monitoring.reference import PREDICTION
 
+log = logging.getLogger(__name__)
 # Evidently 0.7 phones home unless told not to.
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
@@ -90,12 +93,26 @@ def day_sample(lake: Lake, spec: ModelSpec, day: date) -> pd.DataFrame:
     return sample.drop(columns=spec.entity_key).reset_index(drop=True)
 
 
+def reportable_columns(
+    spec: ModelSpec, reference: pd.DataFrame, current: pd.DataFrame
+) -> tuple[list[str], list[str]]:
+    """The columns the report compares, and those it leaves out because one side has no
+    value in them (Evidently refuses an empty column; the drift check still judges them)."""
+    shared = [c for c in [*spec.feature_names, PREDICTION] if c in current and c in reference]
+    empty = [c for c in shared if current[c].isna().all() or reference[c].isna().all()]
+    return [c for c in shared if c not in empty], empty
+
+
 def build_report(spec: ModelSpec, reference: pd.DataFrame, current: pd.DataFrame) -> Any:
     """Run Evidently's DataDriftPreset with the spec's tests; returns the snapshot."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    columns = [c for c in [*spec.feature_names, PREDICTION] if c in current and c in reference]
+    columns, empty = reportable_columns(spec, reference, current)
+    if empty:
+        log.info(
+            "%s: left out of the Evidently report (no value on one side): %s", spec.name, empty
+        )
     numeric = [f for f in spec.features_of_type("numeric") if f in columns]
     if PREDICTION in columns:
         numeric.append(PREDICTION)

@@ -213,3 +213,19 @@ def test_the_evidently_report_policy(
     lake.write_json({"drifted": drifted_before}, drift_result(spec.name, day - timedelta(1)))
     reason = report_skipped(lake, spec, day, drifted)
     assert bool(reason) is skipped, reason
+
+
+def test_the_evidently_report_leaves_out_a_column_with_no_value_that_day(synthetic_spec):
+    """A day whose column is all null (2013's flights have days without a wind gust): the
+    report is made without that column (Evidently refuses an empty one) and says which."""
+    from pipelines.monitoring.evidently_report import build_report, reportable_columns
+    from pipelines.sources.synthetic import generate_day
+
+    options = synthetic_spec.source.options
+    reference = generate_day(options, "regression", date(2013, 1, 1)).drop(columns="target")
+    current = generate_day(options, "regression", date(2013, 1, 2)).drop(columns="target")
+    current["num_3"] = np.nan
+    columns, empty = reportable_columns(synthetic_spec, reference, current)
+    assert empty == ["num_3"] and "num_3" not in columns and "num_2" in columns
+    snapshot = build_report(synthetic_spec, reference, current)
+    assert "num_3" not in snapshot.json() and "num_2" in snapshot.json()
