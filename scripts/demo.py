@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import threading
 import time
@@ -31,6 +32,7 @@ KINDS = ("training", "retraining", "scoring", "promotion", "monitoring")
 ACTIVE, FINISHED = {"queued", "running"}, {"success", "failed"}
 TIMEOUT = 10
 PRINT = threading.Lock()
+JITTER = random.Random()  # noqa: S311 - spreads retries, no secret
 
 
 def say(message: str) -> None:
@@ -65,13 +67,16 @@ class Airflow:
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        for attempt in range(8):  # SQLite may be busy with another writer: try again
+        """One API call; a busy SQLite (another writer: 503 "Database is locked" for a
+        backfill, 409 or a 500 elsewhere) is tried again for about two minutes, at random
+        moments, so that two callers that collided once do not collide again."""
+        for attempt in range(12):
             response = self.session.request(
                 method, f"{self.base}/api/v2{path}", timeout=TIMEOUT, **kwargs
             )
             if response.status_code < 500 and response.status_code != 409:
                 break
-            time.sleep(1 + attempt)
+            time.sleep(min(1 + attempt, 15) * (0.5 + JITTER.random()))
         response.raise_for_status()
         return response.json() if response.content else {}
 

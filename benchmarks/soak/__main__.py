@@ -23,6 +23,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from benchmarks.soak import invariants
 from benchmarks.soak.faults import (
     AFTER,
@@ -125,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             soak.night(night)
             if args.check_every and progress.done % args.check_every == 0:
                 soak.report(args, final=False)
+        soak.backfill_missed()
         soak.quiet()
         progress.chunks += 1
         progress.wall_s += time.monotonic() - started
@@ -206,31 +209,12 @@ class Soak:
 
     # ----------------------------------------------------------------- nights
     def night(self, day: date) -> None:
-        from scripts.demo import Airflow, drive
-
         tonight = [f for f in self.progress.faults if f.night == day]
         begun = time.monotonic()
-        if self.deliveries is not None:
-            kinds = {f.kind for f in tonight if f.when == BEFORE}
-            self.deliveries.night(
-                day, "corrupt_delivery" in kinds, LATE_BY * ("labels_late" in kinds)
-            )
-            for fault in tonight:
-                if fault.when == BEFORE:
-                    fault.detail = f"{fault.kind.replace('_', ' ')} for {day}"
-                    fault.injected_at = round(time.monotonic() - self.started, 1)
+        self._deliver(day, tonight)
         seen = self._run_ids()
         results: dict[str, Any] = {}
-
-        def one(model: str) -> None:
-            client = Airflow(self.live.airflow_url, self.live.admin_password)
-            tz = self.specs[model].schedules.timezone
-            try:
-                results[model] = drive(client, model, tz, day, NIGHT_LIMIT_S, self.lake_uri)
-            except SystemExit as stuck:
-                results[model] = stuck
-
-        threads = [threading.Thread(target=one, args=(m,)) for m in self.names]
+        threads = [threading.Thread(target=self._drive, args=(m, day, results)) for m in self.names]
         for thread in threads:
             thread.start()
         injections = [
@@ -249,6 +233,54 @@ class Soak:
         self.progress.done += 1
         self.progress.save()
         self._print(day, results, tonight, time.monotonic() - begun)
+
+    def backfill_missed(self) -> None:
+        """Nights that never ran (the API refused to start them) are backfilled, as a person
+        would: behind the frontier by now, they must not move the present."""
+        from pipelines.core import layout
+        from scripts.demo import drive
+
+        for day in self.nights[: self.progress.done]:
+            for model in self.names:
+                spec = self.specs[model]
+                if self.lake.exists_path(layout.validation_result(spec.source.dataset, day)):
+                    continue
+                tz = spec.schedules.timezone
+                try:
+                    drive(self.client, model, tz, day, NIGHT_LIMIT_S, self.lake_uri)
+                    say(f"{day} {model}: the night never ran; backfilled")
+                except (SystemExit, requests.RequestException) as failed:
+                    say(f"{day} {model}: the night never ran, and its backfill failed: {failed}")
+
+    def _deliver(self, day: date, tonight: list[Fault]) -> None:
+        """The delivering system's files for ``day``, with tonight's delivery faults."""
+        if self.deliveries is None:
+            return
+        kinds = {f.kind for f in tonight if f.when == BEFORE}
+        self.deliveries.night(day, "corrupt_delivery" in kinds, LATE_BY * ("labels_late" in kinds))
+        for fault in tonight:
+            if fault.when == BEFORE:
+                fault.detail = f"{fault.kind.replace('_', ' ')} for {day}"
+                fault.injected_at = round(time.monotonic() - self.started, 1)
+
+    def _drive(self, model: str, day: date, results: dict[str, Any]) -> None:
+        """One model's night (in a thread); a night the API refused to start (SQLite busy)
+        is started again."""
+        from scripts.demo import Airflow, drive
+
+        client = Airflow(self.live.airflow_url, self.live.admin_password)
+        tz = self.specs[model].schedules.timezone
+        for attempt in range(3):
+            try:
+                results[model] = drive(client, model, tz, day, NIGHT_LIMIT_S, self.lake_uri)
+                return
+            except SystemExit as stuck:  # started, never over
+                results[model] = stuck
+                return
+            except requests.RequestException as refused:  # the night was never started
+                results[model] = refused
+                say(f"{day} {model}: {refused}; starting the night again (try {attempt + 2})")
+                time.sleep(30)
 
     def _again(self, fault: Fault, day: date) -> None:
         """The batch of ``day`` delivered again with other bytes; the night re-runs."""
