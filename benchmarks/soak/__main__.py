@@ -29,6 +29,7 @@ from benchmarks.soak import invariants
 from benchmarks.soak.faults import (
     AFTER,
     BEFORE,
+    DELIVERY_FAULTS,
     DURING,
     KINDS,
     LATE_BY,
@@ -145,9 +146,7 @@ def _fault_plan(args: argparse.Namespace, nights: list[date], names: list[str]) 
     if not args.stack:
         kinds = [k for k in kinds if k != "s3_down"]  # the standalone lake is a local folder
     if DELIVERED not in names:
-        kinds = [
-            k for k in kinds if k not in ("corrupt_delivery", "labels_late", "duplicate_delivery")
-        ]
+        kinds = [k for k in kinds if k not in DELIVERY_FAULTS]
     usable = nights[: -(LATE_BY + 1)]  # late labels still arrive within the replay
     delivered_first = sorted(names, key=lambda n: n != DELIVERED)
     return plan(usable, int(args.faults), kinds, delivered_first, args.seed)
