@@ -41,3 +41,9 @@ def test_fourteen_nights_with_two_faults_keep_every_invariant(tmp_path):
     outcomes = {f["kind"]: f["outcome"] for f in result["faults"]}
     assert outcomes["scheduler_kill"].startswith("recovered"), outcomes
     assert outcomes["corrupt_delivery"].startswith("failed closed: quarantined"), outcomes
+    # the scheduler's executor imported the pipelines' libraries before it forked (twice:
+    # standalone's scheduler, then the one started after the kill)
+    airflow_log = (tmp_path / "state" / "logs" / "airflow.log").read_text()
+    scheduler_log = (tmp_path / "state" / "logs" / "scheduler.log").read_text()
+    assert "Preloaded the pipelines' libraries" in airflow_log
+    assert "Preloaded the pipelines' libraries" in scheduler_log
