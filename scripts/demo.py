@@ -86,6 +86,17 @@ class Airflow:
         params = {"limit": 100, "order_by": "-id"}
         return list(self.call("GET", f"/dags/{dag_id}/dagRuns", params=params)["dag_runs"])
 
+    def close_backfill(self, backfill_id: int) -> None:
+        """Mark a backfill whose runs are over as complete now. The scheduler does it on a
+        30-second timer, and refuses a DAG's next backfill (409) until then: without this,
+        one-night backfills start at most one night per 30 s. Its runs are untouched (only
+        queued ones would be failed, and there are none); a backfill the scheduler closed
+        first answers 409, which is fine."""
+        url = f"{self.base}/api/v2/backfills/{backfill_id}/cancel"
+        response = self.session.put(url, timeout=TIMEOUT)
+        if response.status_code not in (200, 409):
+            response.raise_for_status()
+
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         found = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
         return {ti["task_id"]: ti["state"] for ti in found["task_instances"]}
@@ -167,11 +178,12 @@ def drive(
     ``again``: the night ran before; a person runs it again from the trigger form."""
     seen = {r["dag_run_id"] for kind in KINDS for r in client.runs(f"{model}__{kind}")}
     tz = ZoneInfo(timezone)
+    backfill = None
     if again:
         body = {"logical_date": None, "conf": {"partition_date": day.isoformat()}}
         client.call("POST", f"/dags/{model}__training/dagRuns", json=body)
     else:
-        client.call(
+        backfill = client.call(
             "POST",
             "/backfills",
             json={
@@ -187,6 +199,8 @@ def drive(
         time.sleep(2)
         runs = night_runs(client, model, seen)
         if settled(client, model, runs):
+            if backfill:
+                client.close_backfill(backfill["id"])
             return describe(client, model, day, runs, lake)
         if time.monotonic() > deadline:
             raise SystemExit(f"{model} {day}: not over after {limit_s:.0f}s; see the Airflow UI")
