@@ -5,7 +5,7 @@ PYTHON ?= python3
 REQS   := requirements.txt requirements-dev.txt requirements-torch.txt constraints.txt pyproject.toml
 STAMP  := $(VENV)/.installed-$(shell cat $(REQS) | cksum | cut -d' ' -f1)
 
-.PHONY: install bench soak demo down stack-up stack-down stack-clean test test-fast lint format clean
+.PHONY: install env compose-smoke bench soak demo down stack-up stack-down stack-clean test test-fast lint format clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ $(STAMP): $(REQS)
 	rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP)  ## create .venv and install the locked environment
+
+compose-smoke: install  ## with a container engine: compose up, one night through it, down (volumes too)
+	bash scripts/compose_smoke.sh
+
+env:  ## write .env for docker compose with strong random secrets (keeps the values .env has)
+	python3 scripts/make_env.py
 
 demo: install  ## start Airflow + MLflow, replay 14 nights of 2013 through the whole loop, print a summary
 	bash scripts/demo.sh
