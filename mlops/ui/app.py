@@ -2,7 +2,8 @@
 
 - ``/models``: the models page (``/api/models``: the same as JSON);
 - ``/links/{kind}``: where a task button leads (redirect to MLflow, or the report);
-- ``/lake/{path}``: a validation or Evidently report from the lake (reports only, never data).
+- ``/lake/{path}``: a validation or Evidently report from the lake (reports only, never data),
+  sandboxed in an origin of its own.
 
 Every route sits behind Airflow's own authentication: the UI's session cookie or a bearer
 token, and the user must be allowed to read DAGs. An anonymous request gets 401.
@@ -96,7 +97,18 @@ def _report(path: str) -> Response:
         text = f"{path} is not in the lake (the step has not run for that date, or failed)"
         return HTMLResponse(pages.message_page("No report", text), status_code=404)
     media = "text/html" if path.endswith(".html") else "application/json"
-    return Response(lake.read_bytes(path), media_type=media)
+    return Response(lake.read_bytes(path), media_type=media, headers=REPORT_HEADERS)
+
+
+# A report is HTML built from data (Evidently's and GX's pages carry their own scripts and the
+# values of the batch): it runs in a sandbox, an opaque origin of its own, so a script in it
+# cannot read the Airflow UI's cookies, storage or API with the viewer's session. Its own
+# scripts still run (the charts need them). nosniff: a JSON report is never run as a page.
+REPORT_HEADERS = {
+    "Content-Security-Policy": "sandbox allow-scripts allow-popups",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def _run_conf(dag_id: str, run_id: str) -> dict[str, Any]:

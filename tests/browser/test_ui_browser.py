@@ -180,3 +180,30 @@ def test_the_retrain_form_starts_a_run_that_trains_with_the_overrides(page, live
     assert version.tags["mlops.airflow.overrides"] == '{"params":{"num_leaves":15}}'
     assert version.tags["mlops.airflow.reason"] == "retrain with smaller trees"
     assert mlflow.get_run(version.run_id).data.params["lgb.num_leaves"] == "15"
+
+
+HOSTILE_REPORT = """<!doctype html><title>report</title><pre id="out">scripts did not run</pre>
+<script>
+const seen = [];
+try { seen.push("cookie:" + document.cookie); } catch (e) { seen.push("cookie-blocked"); }
+try { seen.push("storage:" + localStorage.length); } catch (e) { seen.push("storage-blocked"); }
+fetch("/api/v2/dags", {credentials: "include"})
+  .then((r) => "api:" + r.status, () => "api-blocked")
+  .then((api) => { seen.push(api); document.getElementById("out").textContent = seen.join(" "); });
+</script>"""
+
+
+def test_a_script_in_a_report_cannot_reach_the_viewers_session(page, live_stack):
+    # a report is HTML built from data: one carrying a script (a value of the batch, or a
+    # compromised report) is opened by a logged-in user
+    path = "validation/flights/date=2099-12-31/report.html"
+    target = Path(live_stack["state"]) / "lake" / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(HOSTILE_REPORT)
+    page.goto(live_stack["airflow"] + "/mlops/lake/" + path)
+    out = page.locator("#out")
+    out.filter(has_text="api").wait_for(timeout=15_000)
+    seen = out.inner_text().split()
+    # its scripts run (Evidently's charts need them), in an origin of their own
+    assert seen[:2] == ["cookie-blocked", "storage-blocked"], seen
+    assert seen[2] in ("api-blocked", "api:401", "api:403"), seen

@@ -160,6 +160,24 @@ def test_task_buttons_lead_to_the_mlflow_run_version_and_report(api, stores):
     report = client.get(report_link, headers=headers)
     assert report.status_code == 200
     assert report.content == lake.read_bytes("validation/flights/date=2013-01-03/report.html")
+    assert_sandboxed(report)
+
+
+def assert_sandboxed(response) -> None:
+    """A report runs in an opaque origin: its scripts run, Airflow's session is out of reach."""
+    policy = response.headers["content-security-policy"].split()
+    assert policy[0] == "sandbox" and "allow-scripts" in policy
+    assert "allow-same-origin" not in policy  # that would give the session back
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_reports_from_the_lake_are_sandboxed(api, stores):
+    client, headers = api
+    _, lake, _ = stores
+    path = "validation/flights/date=2013-01-03/report.html"
+    response = client.get(f"/mlops/lake/{path}", headers=headers)
+    assert response.status_code == 200 and response.content == lake.read_bytes(path)
+    assert_sandboxed(response)
 
 
 def test_a_button_with_nothing_behind_it_says_why(api, stores):
