@@ -18,11 +18,14 @@ import).
 from __future__ import annotations
 
 import importlib
+import os
 import time
 
 from airflow.executors.local_executor import LocalExecutor
 
-# What pipelines/ imports inside its steps (tests/unit/test_executors.py keeps this complete).
+from pipelines.core.environment import QUIET_ENV
+
+# What pipelines/ imports inside its steps (tests/mlops/test_executors.py keeps this complete).
 PRELOADED = (
     "numpy",
     "pandas",
@@ -52,7 +55,11 @@ NOT_PRELOADED = ("torch",)
 
 
 def preload(modules: tuple[str, ...] = PRELOADED) -> float:
-    """Import ``modules``; return the seconds it took."""
+    """Import ``modules``; return the seconds it took. Telemetry is switched off first (as
+    everywhere in the project): MLflow's telemetry client would start a thread on import,
+    and no thread may run in a process about to fork."""
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
     started = time.monotonic()
     for name in modules:
         importlib.import_module(name)

@@ -12,9 +12,9 @@ fi
 [ -f .env ] || python3 scripts/make_env.py
 project="${COMPOSE_SMOKE_PROJECT:-mlops-smoke}"
 compose() { docker compose -p "$project" "$@"; }
-trap 'compose logs --no-color > compose-smoke.log 2>&1 || true; compose down -v --remove-orphans' EXIT
+trap 'compose logs --no-color > compose-smoke.log 2>&1 || true; compose down -v -t 30 --remove-orphans' EXIT
 compose up -d --build --wait --wait-timeout "${COMPOSE_SMOKE_TIMEOUT:-900}"
 password=$(compose exec -T airflow-apiserver python -c \
   "import json; print(json.load(open('/opt/airflow/auth/passwords.json'))['admin'])")
-.venv/bin/python scripts/compose_night.py --url "${AIRFLOW_BASE_URL:-http://localhost:8080}" \
+.venv/bin/python -m scripts.compose_night --url "${AIRFLOW_BASE_URL:-http://localhost:8080}" \
   --password "$password" --model flight_delay --night 2013-01-02

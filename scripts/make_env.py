@@ -1,7 +1,9 @@
 """``make env``: write ``.env`` for docker compose from ``.env.example``, with a strong random
 value for every secret left empty. An existing ``.env`` keeps every value it has (run it
-again after pulling: only new secrets are added). Plain Python, no dependencies: it runs
-before any virtual environment exists.
+again after pulling: only new secrets are added; it is rewritten in ``.env.example``'s
+layout, variables of your own kept at the end); a placeholder or weak secret in it
+(``change-me``, under 32 characters, not a Fernet key) stops it. Plain Python, no
+dependencies: it runs before any virtual environment exists.
 
     python3 scripts/make_env.py [--example .env.example] [--out .env]
 """
@@ -38,6 +40,16 @@ def values(path: Path) -> dict[str, str]:
     return {m[1]: m[2] for m in found if m}
 
 
+def weak(name: str, value: str) -> bool:
+    """A placeholder or a short value kept from an older ``.env`` (``change-me``, ...)."""
+    if "FERNET" in name:
+        try:
+            return len(base64.urlsafe_b64decode(value.encode())) != 32
+        except ValueError:
+            return True
+    return len(value) < 32 or value.lower().startswith(("change-me", "generate"))
+
+
 def render(example: str, kept: dict[str, str]) -> tuple[str, list[str]]:
     """``example`` with kept values and new secrets; the names of the secrets made."""
     made, out, seen = [], [], set()
@@ -62,7 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--example", type=Path, default=ROOT / ".env.example")
     parser.add_argument("--out", type=Path, default=ROOT / ".env")
     args = parser.parse_args(argv)
-    text, made = render(args.example.read_text(), values(args.out))
+    kept = values(args.out)
+    placeholders = sorted(k for k, v in kept.items() if v and SECRET.search(k) and weak(k, v))
+    if placeholders:  # never replaced silently: a volume or encrypted data may depend on them
+        print(
+            f"{args.out} has weak or placeholder secrets: {', '.join(placeholders)}. Empty them "
+            "and run this again for strong ones (an existing stack: change each password where "
+            "it is used first, see docs/operations.md)."
+        )
+        return 1
+    text, made = render(args.example.read_text(), kept)
     fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(text)

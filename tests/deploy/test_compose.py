@@ -295,4 +295,5 @@ def test_compose_smoke_says_it_needs_an_engine_where_none_runs(tmp_path):
     assert "needs a running container engine" in done.stderr
     assert (ROOT / ".env").exists() == had_env  # no .env written
     text = script.read_text()
-    assert "trap 'compose logs" in text and "down -v --remove-orphans' EXIT" in text
+    assert "trap 'compose logs" in text and "down -v -t 30 --remove-orphans' EXIT" in text
+    assert ".venv/bin/python -m scripts.compose_night" in text  # the repository on sys.path

@@ -31,9 +31,17 @@ def drop_clients() -> None:
 
 @pytest.fixture
 def clean_server():
+    """The server as the test found it: it refuses to run where roles or databases of these
+    names exist already (a developer's real ones), and drops only what it created."""
     if psql("select 1").returncode:
         pytest.fail("PostgreSQL on 127.0.0.1:5432 is needed (trust auth, user postgres)")
-    drop_clients()
+    found = psql(
+        "select rolname from pg_roles where rolname in ('airflow', 'mlflow', 'celery')"
+        " union all select datname from pg_database where datname in"
+        " ('airflow', 'mlflow', 'celery')"
+    ).stdout.split()
+    if found:
+        pytest.fail(f"{found} exist on this PostgreSQL; this test creates and drops them")
     yield
     drop_clients()
 

@@ -92,16 +92,22 @@ def test_the_database_roles_and_minio_users_are_one_per_client(compose):
         assert re.search(rf"://{role}:\$\{{{role.upper()}_DB_PASSWORD:\?", url), role
         assert url.endswith(f"@postgres:5432/{role}"), role
     init = (ROOT / "include/compose/minio/init.sh").read_text()
-    assert 'mlops-lake-and-logs --user "$AIRFLOW_S3_ACCESS_KEY"' in init
-    assert 'mlops-mlflow-artifacts --user "$MLFLOW_S3_ACCESS_KEY"' in init
+    assert 'attach mlops-lake-and-logs "$AIRFLOW_S3_ACCESS_KEY"' in init
+    assert 'attach mlops-mlflow-artifacts "$MLFLOW_S3_ACCESS_KEY"' in init
+    assert "|| true" not in init  # a failure to attach a policy stops the init job
     assert "AIRFLOW_S3_ACCESS_KEY" in env(services[WORKER])["AIRFLOW_CONN_AWS_DEFAULT"]
     assert env(services["mlflow"])["AWS_ACCESS_KEY_ID"].startswith("${MLFLOW_S3_ACCESS_KEY:?")
 
 
-def make_env(tmp_path, *extra: str) -> dict[str, str]:
+def run_make_env(tmp_path) -> subprocess.CompletedProcess:
     out = tmp_path / ".env"
-    command = [sys.executable, str(ROOT / "scripts" / "make_env.py"), "--out", str(out), *extra]
-    subprocess.run(command, check=True, capture_output=True, text=True)
+    command = [sys.executable, str(ROOT / "scripts" / "make_env.py"), "--out", str(out)]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def make_env(tmp_path) -> dict[str, str]:
+    out = tmp_path / ".env"
+    assert run_make_env(tmp_path).returncode == 0
     lines = (line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
     return {k: v for k, v in lines if not k.startswith("#")}
 
@@ -131,3 +137,15 @@ def test_make_env_again_keeps_every_value_and_adds_only_what_is_missing(tmp_path
         k: v for k, v in first.items() if k != "REDIS_PASSWORD"
     }
     assert again["MY_OWN"] == "kept"
+
+
+def test_make_env_refuses_placeholders_left_in_an_older_env(tmp_path):
+    make_env(tmp_path)
+    good = (tmp_path / ".env").read_text()
+    lines = good.splitlines()
+    old = ["POSTGRES_PASSWORD=change-me", "AIRFLOW_FERNET_KEY=nope"]  # as an older .env had
+    (tmp_path / ".env").write_text("\n".join(lines + old) + "\n")
+    done = run_make_env(tmp_path)
+    assert done.returncode == 1
+    assert "AIRFLOW_FERNET_KEY, POSTGRES_PASSWORD" in done.stdout
+    assert (tmp_path / ".env").read_text() == "\n".join(lines + old) + "\n"  # untouched

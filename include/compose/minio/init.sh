@@ -8,5 +8,8 @@ mc admin policy create local mlops-lake-and-logs /policies/lake-and-logs.json
 mc admin policy create local mlops-mlflow-artifacts /policies/mlflow-artifacts.json
 mc admin user add local "$AIRFLOW_S3_ACCESS_KEY" "$AIRFLOW_S3_SECRET_KEY"
 mc admin user add local "$MLFLOW_S3_ACCESS_KEY" "$MLFLOW_S3_SECRET_KEY"
-mc admin policy attach local mlops-lake-and-logs --user "$AIRFLOW_S3_ACCESS_KEY" || true
-mc admin policy attach local mlops-mlflow-artifacts --user "$MLFLOW_S3_ACCESS_KEY" || true
+attach() {  # policy user: attach once (attaching again is an error in mc)
+  mc admin user info local "$2" | grep -q "$1" || mc admin policy attach local "$1" --user "$2"
+}
+attach mlops-lake-and-logs "$AIRFLOW_S3_ACCESS_KEY"
+attach mlops-mlflow-artifacts "$MLFLOW_S3_ACCESS_KEY"
