@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import requests
+
+if TYPE_CHECKING:
+    from pipelines.core.storage import Lake
 
 AIRFLOW = os.environ.get("AIRFLOW__API__BASE_URL", "http://127.0.0.1:8080")
 MLFLOW = os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
@@ -172,7 +175,7 @@ def drive(
     timezone: str,
     day: date,
     limit_s: float,
-    lake: str = LAKE,
+    lake: str | Lake = LAKE,
     again: bool = False,
 ) -> Night:
     """Start the model's night ``day`` and wait until it is over; returns what happened.
@@ -208,7 +211,11 @@ def drive(
 
 
 def describe(
-    client: Airflow, model: str, day: date, runs: dict[str, list[dict[str, Any]]], lake: str
+    client: Airflow,
+    model: str,
+    day: date,
+    runs: dict[str, list[dict[str, Any]]],
+    lake: str | Lake,
 ) -> Night:
     """The night's facts, from the runs' results and the verdicts in the lake."""
     night = Night(day)
@@ -230,12 +237,13 @@ def describe(
     return night
 
 
-def verdicts(uri: str, model: str, day: date) -> tuple[str, str, str]:
-    """The promotion decision, drift verdict and retrain decision the lake holds for ``day``."""
+def verdicts(where: str | Lake, model: str, day: date) -> tuple[str, str, str]:
+    """The promotion decision, drift verdict and retrain decision the lake holds for ``day``
+    (``where``: the lake's URI, or an open ``Lake`` with its credentials: an S3 lake)."""
     from pipelines.core import layout
     from pipelines.core.storage import Lake
 
-    lake = Lake(uri)
+    lake = Lake(where) if isinstance(where, str) else where
 
     def read(path: str) -> dict[str, Any]:
         return dict(lake.read_json(path)) if lake.exists_path(path) else {}

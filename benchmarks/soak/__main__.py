@@ -116,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
 
     live = services(state, models, args.stack)
     live.env["MLOPS_SCHEDULE_END"] = nights[-1].isoformat()
+    if args.stack and progress.done == 0:
+        # A new replay: the stack's databases and Redis DB outlive a state folder (its S3 is
+        # in memory), and an earlier replay's runs would make every night look done.
+        live.clean()
     started = time.monotonic()
     live.up()
     try:
@@ -172,7 +176,6 @@ class Soak:
         self.specs, _ = load_specs(state / "models")
         self.client = Airflow(live.airflow_url, live.admin_password)
         self.lake = live.lake()
-        self.lake_uri = live.env.get("AIRFLOW_VAR_MLOPS_LAKE_URI", "")
         self.ledger = Ledger.load(state / "deliveries.json")
         self.deliveries = (
             Deliveries(self.lake, generator_spec(state / "models"), self.ledger)
@@ -246,7 +249,7 @@ class Soak:
                     continue
                 tz = spec.schedules.timezone
                 try:
-                    drive(self.client, model, tz, day, NIGHT_LIMIT_S, self.lake_uri)
+                    drive(self.client, model, tz, day, NIGHT_LIMIT_S, self.lake)
                     say(f"{day} {model}: the night never ran; backfilled")
                 except (SystemExit, requests.RequestException) as failed:
                     say(f"{day} {model}: the night never ran, and its backfill failed: {failed}")
@@ -271,7 +274,7 @@ class Soak:
         tz = self.specs[model].schedules.timezone
         for attempt in range(3):
             try:
-                results[model] = drive(client, model, tz, day, NIGHT_LIMIT_S, self.lake_uri)
+                results[model] = drive(client, model, tz, day, NIGHT_LIMIT_S, self.lake)
                 return
             except SystemExit as stuck:  # started, never over
                 results[model] = stuck
@@ -280,6 +283,9 @@ class Soak:
                 results[model] = refused
                 say(f"{day} {model}: {refused}; starting the night again (try {attempt + 2})")
                 time.sleep(30)
+            except Exception as broken:  # the soak's own reading of the night: say what broke
+                results[model] = broken
+                return
 
     def _again(self, fault: Fault, day: date) -> None:
         """The batch of ``day`` delivered again with other bytes; the night re-runs."""
@@ -292,7 +298,7 @@ class Soak:
         fault.detail = f"{day}'s batch delivered again (1% fewer rows); the night re-run"
         tz = self.specs[fault.model].schedules.timezone
         try:
-            drive(self.client, fault.model, tz, day, NIGHT_LIMIT_S, self.lake_uri, again=True)
+            drive(self.client, fault.model, tz, day, NIGHT_LIMIT_S, self.lake, again=True)
         except SystemExit as stuck:
             fault.detail += f"; the re-run did not end: {stuck}"
 
