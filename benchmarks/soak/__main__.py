@@ -267,21 +267,26 @@ class Soak:
 
     def _drive(self, model: str, day: date, results: dict[str, Any]) -> None:
         """One model's night (in a thread); a night the API refused to start (SQLite busy)
-        is started again."""
+        is started again, one that started and then lost the API is left to run (a second
+        backfill of a date that has its run starts nothing)."""
         from scripts.demo import Airflow, drive
 
         client = Airflow(self.live.airflow_url, self.live.admin_password)
         tz = self.specs[model].schedules.timezone
+        training = f"{model}__training"
         for attempt in range(3):
+            before = {r["dag_run_id"] for r in client.runs(training)}
             try:
                 results[model] = drive(client, model, tz, day, NIGHT_LIMIT_S, self.lake)
                 return
             except SystemExit as stuck:  # started, never over
                 results[model] = stuck
                 return
-            except requests.RequestException as refused:  # the night was never started
-                results[model] = refused
-                say(f"{day} {model}: {refused}; starting the night again (try {attempt + 2})")
+            except requests.RequestException as failed:
+                results[model] = failed
+                if {r["dag_run_id"] for r in client.runs(training)} - before:
+                    return  # the night started and runs on: starting it again would wait for ever
+                say(f"{day} {model}: {failed}; starting the night again (try {attempt + 2})")
                 time.sleep(30)
             except Exception as broken:  # the soak's own reading of the night: say what broke
                 results[model] = broken
