@@ -233,7 +233,8 @@ def describe(
             late = f" (+{len(scored['caught_up'])} late days)" if scored.get("caught_up") else ""
             night.serving = f"v{scored['champion']}{share}{late}"
             night.rows = int(scored["rows"])
-    night.decision, night.drift, night.retrain = verdicts(lake, model, day)
+    if lake:  # no lake to read (a stack whose lake is not reachable from here): no verdicts
+        night.decision, night.drift, night.retrain = verdicts(lake, model, day)
     return night
 
 
